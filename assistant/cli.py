@@ -1,0 +1,116 @@
+"""Command line: python -m assistant build | search | similar | eval."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from .errors import AssistantError
+from .settings import Settings
+
+log = logging.getLogger("assistant")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m assistant", description="讲稿检索助手: search Chinese speeches")
+    p.add_argument("--settings", help="a TOML settings file (default: assistant.toml or $ASSISTANT_SETTINGS)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    b = sub.add_parser("build", help="build (or rebuild when stale) the index from corpus/")
+    b.add_argument("--force", action="store_true", help="rebuild even when the index is up to date")
+
+    for name, helptext in (("search", "find the passages that answer a question"),
+                           ("similar", "find paragraphs that say the same as a given one")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("text")
+        s.add_argument("--k", type=int, default=None, help="how many results (default: settings top_k)")
+        s.add_argument("--json", action="store_true", help="print JSON")
+        s.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None)
+
+    e = sub.add_parser("eval", help="evaluate on a labelled JSONL file")
+    e.add_argument("file")
+    e.add_argument("--k", type=int, default=5)
+    e.add_argument("--out", help="write one JSON line per query")
+    e.add_argument("--mode", default=None,
+                   help="dense, bm25, hybrid, or a comma list / 'all' to compare modes in one run")
+    return p
+
+
+def _searcher(settings: Settings, rebuild: bool = True):
+    from .embed import load_embedder
+    from .index import ensure, load
+    from .search import Searcher
+
+    emb = load_embedder(settings)
+    index = ensure(settings, emb) if rebuild else load(settings, emb)
+    return Searcher(index, emb, settings)
+
+
+def _print_result(res, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(res.to_dict(), ensure_ascii=False, indent=1))
+        return
+    if res.abstained:
+        print(res.reason)
+        return
+    if not res.hits:
+        print("没有找到结果 (no results)")
+    for n, h in enumerate(res.hits, start=1):
+        print(f"[{n}] {h.citation}  (score {h.score:.4f})")
+        print(f"    {h.passage.text}")
+        if h.duplicates:
+            print(f"    另见 {len(h.duplicates)} 处: " + "; ".join(str(d.citation) for d in h.duplicates[:5]))
+        print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("sentence_transformers", "httpx", "jieba", "filelock", "datasketch", "faiss.loader"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = Settings.load(args.settings)
+        if args.cmd == "build":
+            from .embed import load_embedder
+            from .index import ensure
+
+            t = time.time()
+            index = ensure(settings, load_embedder(settings), force=args.force)
+            m = index.manifest
+            print(f"index ready: {m['counts']['documents']} speeches, {m['counts']['passages']} passages, "
+                  f"model {m['model']['name']} ({time.time() - t:.1f}s) -> {index.path}")
+            for s in m.get("skipped", []):
+                print(f"skipped: {s}")
+            return 0
+        if args.cmd in ("search", "similar"):
+            searcher = _searcher(settings)
+            fn = searcher.search if args.cmd == "search" else searcher.similar
+            _print_result(fn(args.text, k=args.k, mode=args.mode), args.json)
+            return 0
+        if args.cmd == "eval":
+            from .evaluate import evaluate, format_table, read_queries
+
+            queries = read_queries(args.file)
+            modes = (["dense", "bm25", "hybrid"] if args.mode in ("all",) else
+                     args.mode.split(",") if args.mode else [settings.mode])
+            for m in modes:
+                if m not in ("dense", "bm25", "hybrid"):
+                    raise AssistantError(f"unknown mode {m!r}: use dense, bm25, hybrid or all")
+            searcher = _searcher(settings)
+            reports = [evaluate(searcher, queries, k=args.k, mode=m) for m in modes]
+            print(format_table(reports))
+            if args.out:
+                with open(args.out, "w", encoding="utf-8") as fh:
+                    for rec in reports[-1].records:
+                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            return 0
+    except AssistantError as e:
+        print(f"错误 / error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1

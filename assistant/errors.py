@@ -1,0 +1,32 @@
+"""Errors the library raises; the CLI and app turn them into user messages.
+
+Every message says what went wrong and how to fix it.
+"""
+
+
+class AssistantError(Exception):
+    """Base class: a problem the user can act on."""
+
+
+class QueryError(AssistantError, ValueError):
+    """The query itself is unusable (empty, too long, no searchable content)."""
+
+
+class IngestError(AssistantError):
+    """A corpus file could not be read; the message names the file and the reason."""
+
+
+class IndexError_(AssistantError):
+    """The index is missing, corrupt, or was built for something else."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+class IndexBusy(IndexError_):
+    pass

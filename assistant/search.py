@@ -1,0 +1,193 @@
+"""Query -> cited passages: dense (FAISS) + BM25 (jieba), fused, deduplicated, or an abstention."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .abstain import Evidence, support_score
+from .embed import Embedder
+from .errors import QueryError
+from .index import Index
+from .settings import Settings
+from .tokenize import to_simplified
+from .types import Hit, SearchResult
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER = "语料中没有找到与此问题直接相关的内容"
+_WORDY = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+@dataclass
+class Filters:
+    """Restrict results to some speeches; empty fields do not filter."""
+
+    sources: list[str] = field(default_factory=list)
+    doc_ids: list[str] = field(default_factory=list)
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def active(self) -> bool:
+        return bool(self.sources or self.doc_ids or self.date_from or self.date_to)
+
+    def allows(self, p) -> bool:
+        c = p.citation
+        if self.sources and c.source not in self.sources:
+            return False
+        if self.doc_ids and p.doc_id not in self.doc_ids:
+            return False
+        if self.date_from and (not c.date or c.date < self.date_from):
+            return False
+        if self.date_to and (not c.date or c.date > self.date_to):
+            return False
+        return True
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+class Searcher:
+    """Search and similar-paragraph lookup over one loaded index."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self._squashed = [_squash(p.text) for p in index.passages]
+
+    # --- validation -----------------------------------------------------------------
+    def _clean(self, text: str, what: str) -> str:
+        if text is None or not str(text).strip():
+            raise QueryError(f"{what}为空：请输入要检索的内容 (the {what} is empty)")
+        text = str(text).strip()
+        if len(text) > self.settings.max_query_chars:
+            raise QueryError(f"{what}过长（{len(text)} 字），请缩短到 {self.settings.max_query_chars} 字以内 "
+                             f"(the {what} is longer than {self.settings.max_query_chars} characters)")
+        if not _WORDY.search(text):
+            raise QueryError(f"{what}只含标点或符号，没有可检索的文字 (the {what} has no words to search for)")
+        return to_simplified(text)
+
+    # --- rankers --------------------------------------------------------------------
+    def _mask(self, filters: Filters | None, exclude: set[int]) -> np.ndarray | None:
+        if not (filters and filters.active()) and not exclude:
+            return None
+        allowed = np.array([(not filters or filters.allows(p)) and i not in exclude
+                            for i, p in enumerate(self.index.passages)])
+        return allowed
+
+    def _dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n passage indices and cosines from FAISS (restricted to ``mask`` when given)."""
+        import faiss
+
+        q = qvec.reshape(1, -1).astype(np.float32)
+        params = None
+        if mask is not None:
+            ids = np.flatnonzero(mask).astype(np.int64)
+            if not len(ids):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+            n = min(n, len(ids))
+        scores, idx = self.index.faiss.search(q, min(n, self.index.faiss.ntotal), params=params)
+        keep = idx[0] >= 0
+        return idx[0][keep], scores[0][keep]
+
+    def _bm25(self, tokens: list[str], mask: np.ndarray | None) -> np.ndarray:
+        vocab = self.index.bm25.vocab_dict
+        toks = [t for t in tokens if t in vocab]
+        if not toks:
+            return np.zeros(len(self.index), dtype=np.float32)
+        scores = np.asarray(self.index.bm25.get_scores(toks), dtype=np.float32)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        return scores
+
+    # --- public ---------------------------------------------------------------------
+    def search(self, query: str, k: int | None = None, mode: str | None = None,
+               filters: Filters | None = None) -> SearchResult:
+        """The passages that answer ``query``, best first, or an abstention."""
+        q = self._clean(query, "问题")
+        qvec = self.embedder.embed_queries([q])[0]
+        return self._run(q, qvec, k, mode, filters, exclude=set(), abstain=self.settings.abstain)
+
+    def similar(self, text: str, k: int | None = None, mode: str | None = None,
+                filters: Filters | None = None) -> SearchResult:
+        """Passages that say the same as ``text``, excluding ``text`` itself when it is from the corpus."""
+        t = self._clean(text, "段落")
+        exclude = self._self_matches(t)
+        qvec = self.embedder.embed_passages([t])[0]
+        return self._run(t, qvec, k, mode, filters, exclude=exclude, abstain=False)
+
+    def _self_matches(self, text: str) -> set[int]:
+        """Passages that are the query paragraph (or a piece of it), and their template copies' own
+        position — the query is not its own neighbour."""
+        sq = _squash(text)
+        if len(sq) < 8:
+            return set()
+        hits = {i for i, s in enumerate(self._squashed) if len(s) >= 8 and (s in sq or sq in s)}
+        return hits
+
+    def _run(self, q: str, qvec: np.ndarray, k: int | None, mode: str | None, filters: Filters | None,
+             exclude: set[int], abstain: bool) -> SearchResult:
+        k = k or self.settings.top_k
+        if k < 1:
+            raise QueryError("k 必须至少为 1 (k must be at least 1)")
+        mode = mode or self.settings.mode
+        if mode not in ("dense", "bm25", "hybrid"):
+            raise QueryError(f"unknown mode {mode!r}: use dense, bm25 or hybrid")
+        n = len(self.index)
+        mask = self._mask(filters, exclude)
+        ncand = max(self.settings.candidates, k * 4)
+        tokens = self.index.tokenizer(q)
+        d_idx, d_sc = self._dense(qvec, ncand, mask)
+        bm = self._bm25(tokens, mask)
+        dense_all = self.index.vectors @ qvec.astype(np.float32)
+
+        b_order = np.argsort(-bm, kind="stable")
+        b_order = b_order[bm[b_order] > 0][:ncand]
+        if mode == "dense":
+            ranked = list(d_idx)
+            fused = {int(i): float(s) for i, s in zip(d_idx, d_sc)}
+        elif mode == "bm25":
+            ranked = list(b_order)
+            fused = {int(i): float(bm[i]) for i in b_order}
+        else:
+            fused = {}
+            rk = self.settings.rrf_k
+            for r, i in enumerate(d_idx):
+                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.dense_weight / (rk + r + 1)
+            for r, i in enumerate(b_order):
+                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.bm25_weight / (rk + r + 1)
+            ranked = sorted(fused, key=lambda i: -fused[i])
+
+        ev = Evidence.collect(q, tokens, self.index, dense_all, bm, d_idx, b_order, mask)
+        support = support_score(ev)
+        if abstain and support < self.settings.abstain_threshold:
+            return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode)
+
+        hits: list[Hit] = []
+        by_group: dict[int, Hit] = {}
+        for i in ranked:
+            i = int(i)
+            p = self.index.passages[i]
+            g = self.index.groups[i] if self.settings.dedupe else i
+            if g in by_group:
+                by_group[g].duplicates.append(p)
+                continue
+            if len(hits) >= k:
+                continue  # keep scanning: later members still join shown groups
+            h = Hit(passage=p, score=fused[i], dense=float(dense_all[i]), bm25=float(bm[i]))
+            by_group[g] = h
+            hits.append(h)
+        # template copies outside the candidate list are still "另见" of a shown group
+        if self.settings.dedupe:
+            for h in hits:
+                i = self.index.by_id[h.passage.id]
+                have = {h.passage.id} | {d.id for d in h.duplicates}
+                for j in self.index.members[self.index.groups[i]]:
+                    if self.index.passages[j].id not in have and j not in exclude:
+                        h.duplicates.append(self.index.passages[j])
+        return SearchResult(query=q, hits=hits, support=support, mode=mode)

@@ -1,0 +1,92 @@
+"""Chinese tokenization shared by BM25, abstention, dedupe and highlighting.
+
+jieba in search mode (a long word also yields its parts, so "人大代表" matches "人大"
+and "代表"), a user dictionary of government terms kept in the repo plus the quoted
+terms of the corpus itself, stopwords removed, figures kept whole ("6.25亿元", "80.5%"),
+traditional characters folded to simplified, Latin text lower-cased.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+DATA = Path(__file__).resolve().parent / "data"
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*(?:%|％|[多余]?(?:亿元|万元|千元|元|亿|万|亩|人|名|个|所|家|处|条|次|户|斤|株|吨|公里|立方米|平方米|千瓦|倍|岁|天|年|月|日))?")
+_WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+_QUOTED = re.compile(r"[“\"「『]([\u4e00-\u9fffA-Za-z0-9]{2,8})[”\"」』]")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    return frozenset(w.strip() for w in (DATA / "stopwords.txt").read_text("utf-8").splitlines() if w.strip())
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    try:
+        import opencc
+    except ImportError:  # optional: without it traditional text is matched as is
+        log.info("opencc not installed; traditional characters are not converted")
+        return None
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Fold traditional characters to simplified (no-op without opencc)."""
+    cc = _t2s()
+    return cc.convert(text) if cc else text
+
+
+def quoted_terms(texts: Iterable[str]) -> list[str]:
+    """Short terms the speeches put in quotes (“三净”, “一事一议”): the corpus's own jargon."""
+    seen: dict[str, int] = {}
+    for t in texts:
+        for m in _QUOTED.finditer(t):
+            seen[m.group(1)] = seen.get(m.group(1), 0) + 1
+    return sorted(seen)
+
+
+class Tokenizer:
+    """A jieba tokenizer with the project dictionary; callable on a text."""
+
+    def __init__(self, extra_words: Iterable[str] = ()):
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._lock = threading.Lock()
+        self._jieba.load_userdict(str(DATA / "userdict.txt"))
+        self.extra_words = sorted(set(extra_words))
+        for w in self.extra_words:
+            self._jieba.add_word(w, freq=300)
+        self._stop = stopwords()
+
+    def words(self, text: str) -> list[str]:
+        """Segmented words in order (precise mode), punctuation dropped; for highlighting."""
+        with self._lock:
+            return [w for w in self._jieba.cut(text) if _WORDLIKE.search(w)]
+
+    def __call__(self, text: str, keep_stopwords: bool = False) -> list[str]:
+        """Search-mode tokens for BM25: words, their sub-words, and whole figures."""
+        text = to_simplified(text).lower()
+        with self._lock:
+            toks = list(self._jieba.cut_for_search(text))
+        out = [t.strip() for t in toks]
+        out = [t for t in out if t and _WORDLIKE.search(t) and (keep_stopwords or t not in self._stop)]
+        # figures with their unit as one token, so "6.25亿元" outranks any "6.25"
+        out.extend(m.group(0) for m in _FIGURE.finditer(text) if not m.group(0).isdigit() or len(m.group(0)) >= 3)
+        return out
+
+    def content_terms(self, text: str) -> list[str]:
+        """Distinct query terms that carry meaning (stopwords and single characters dropped)."""
+        seen: list[str] = []
+        for t in self(text):
+            if (len(t) >= 2 or t.isdigit()) and t not in seen:
+                seen.append(t)
+        return seen

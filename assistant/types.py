@@ -1,0 +1,125 @@
+"""Named result types shared by every stage."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a passage comes from, precise enough for a reader to check it."""
+
+    title: str
+    source: str
+    paragraph: int
+    """1-based paragraph number within the speech (the first paragraph of a merged unit)."""
+    number: int | None = None
+    """篇N when the source file holds several speeches."""
+    headings: tuple[str, ...] = ()
+    """Full heading texts from the outermost section down."""
+    labels: tuple[str, ...] = ()
+    """The heading markers (二、 / （三） / 1、) matching ``headings``."""
+    date: str | None = None
+    part: int | None = None
+    """1-based chunk number when a long paragraph was split, else None."""
+    parts: int | None = None
+    page: int | None = None
+
+    def __str__(self) -> str:
+        bits = [f"《{self.title}》" + (f" 篇{self.number}" if self.number else "")]
+        if self.labels:
+            bits.append("".join(self.labels))
+        para = f"第{self.paragraph}段"
+        if self.part and self.parts and self.parts > 1:
+            para += f"（{self.part}/{self.parts}）"
+        bits.append(para)
+        if self.date:
+            bits.append(self.date)
+        src = self.source + (f" 第{self.page}页" if self.page else "")
+        bits.append(src)
+        return " · ".join(bits)
+
+
+@dataclass
+class Passage:
+    """One retrievable unit: a paragraph (or a piece of a long one) with its citation."""
+
+    id: str
+    doc_id: str
+    text: str
+    """The text shown to the user."""
+    citation: Citation
+    position: int
+    """Order of the passage within its document (0-based)."""
+    context: str = ""
+    """Title and heading path, given to the embedder and BM25 but not displayed."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["citation"]["headings"] = list(self.citation.headings)
+        d["citation"]["labels"] = list(self.citation.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Passage":
+        c = dict(d["citation"])
+        c["headings"] = tuple(c.get("headings", ()))
+        c["labels"] = tuple(c.get("labels", ()))
+        return cls(id=d["id"], doc_id=d["doc_id"], text=d["text"], citation=Citation(**c),
+                   position=d["position"], context=d.get("context", ""))
+
+
+@dataclass
+class Hit:
+    """A retrieved passage with its score; ``duplicates`` are template copies folded into it."""
+
+    passage: Passage
+    score: float
+    dense: float | None = None
+    bm25: float | None = None
+    duplicates: list[Passage] = field(default_factory=list)
+
+    @property
+    def citation(self) -> Citation:
+        return self.passage.citation
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.passage.id,
+            "text": self.passage.text,
+            "score": round(float(self.score), 6),
+            "citation": str(self.citation),
+            "title": self.citation.title,
+            "number": self.citation.number,
+            "headings": list(self.citation.headings),
+            "paragraph": self.citation.paragraph,
+            "date": self.citation.date,
+            "source": self.citation.source,
+            "page": self.citation.page,
+            "dense": None if self.dense is None else round(float(self.dense), 6),
+            "bm25": None if self.bm25 is None else round(float(self.bm25), 6),
+            "duplicates": [{"id": p.id, "citation": str(p.citation)} for p in self.duplicates],
+        }
+
+
+@dataclass
+class SearchResult:
+    """What a search returns: ranked hits, or an abstention with its reason."""
+
+    query: str
+    hits: list[Hit]
+    abstained: bool = False
+    reason: str = ""
+    support: float | None = None
+    """Calibrated evidence score the abstention decision was based on."""
+    mode: str = "hybrid"
+
+    def __iter__(self):
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "mode": self.mode, "abstained": self.abstained,
+                "reason": self.reason, "support": self.support,
+                "hits": [h.to_dict() for h in self.hits]}
