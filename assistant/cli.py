@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     except AssistantError as e:
         print(f"错误 / error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # missing or unreadable files named on the command line
+        print(f"错误 / error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return 1

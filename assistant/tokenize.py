@@ -52,6 +52,16 @@ def quoted_terms(texts: Iterable[str]) -> list[str]:
     return sorted(seen)
 
 
+@lru_cache(maxsize=1)
+def _base_jieba():
+    import jieba
+
+    t = jieba.Tokenizer()
+    t.initialize()
+    t.load_userdict(str(DATA / "userdict.txt"))
+    return t
+
+
 class Tokenizer:
     """A jieba tokenizer with the project dictionary; callable on a text."""
 
@@ -59,9 +69,14 @@ class Tokenizer:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
+        base = _base_jieba()
+        # a private copy of the prepared dictionary: loading jieba's dictionary costs ~0.7 s,
+        # copying its frequency table a few ms, and corpus terms must not leak between indexes
         self._jieba = jieba.Tokenizer()
+        self._jieba.FREQ = dict(base.FREQ)
+        self._jieba.total = base.total
+        self._jieba.initialized = True
         self._lock = threading.Lock()
-        self._jieba.load_userdict(str(DATA / "userdict.txt"))
         self.extra_words = sorted(set(extra_words))
         for w in self.extra_words:
             self._jieba.add_word(w, freq=300)

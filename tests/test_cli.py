@@ -1,0 +1,84 @@
+"""The command line, run in-process: build, search, similar, eval, and its error messages."""
+import json
+
+import pytest
+
+from assistant.cli import main
+
+
+@pytest.fixture
+def env(settings, monkeypatch):
+    monkeypatch.setenv("ASSISTANT_MODEL", "fake")
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(settings.corpus_dir))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("ASSISTANT_ABSTAIN", "false")
+    return settings
+
+
+def test_build_then_search_json(env, capsys):
+    assert main(["build"]) == 0
+    assert "index ready: 4 speeches" in capsys.readouterr().out
+    assert main(["search", "人大监督要采取哪些形式", "--k", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["hits"]) == 2 and out["abstained"] is False
+    h = out["hits"][0]
+    assert "执法检查" in h["text"] and h["citation"].startswith("《在全镇人大工作会议上的讲话》")
+    assert isinstance(h["score"], float)
+
+
+def test_search_text_output_builds_on_first_use(env, capsys):
+    assert main(["search", "信访稳定"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("[1] 《") and "信访稳定" in out
+
+
+def test_similar(env, capsys):
+    assert main(["similar", "信访稳定工作是党和政府联系群众的桥梁，要做到早发现、早处理。", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all("早发现、早处理，把矛盾" not in h["text"] or h["text"] != "" for h in out["hits"])
+
+
+@pytest.mark.parametrize("args,msg", [(["search", "   "], "为空"), (["similar", ""], "为空"),
+                                      (["search", "，。！"], "标点"), (["search", "长" * 5000], "过长")],
+                         ids=["blank", "empty-similar", "punct", "huge"])
+def test_bad_queries_exit_2_with_message(env, capsys, args, msg):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+
+
+def test_eval_prints_table_and_writes_out(env, tmp_path, capsys):
+    qfile = tmp_path / "q.jsonl"
+    rows = [
+        {"id": "s1", "type": "semantic", "query": "人大监督有哪些形式", "gold": ["执法检查、视察"]},
+        {"id": "k1", "type": "keyword", "query": "96.5%", "gold": ["整改率达到96.5%"]},
+        {"id": "m1", "type": "similar", "query": "农村低保工作要做到应保尽保，对无申请能力的，村委会要代为申请。",
+         "gold": ["__never__"]},
+        {"id": "n1", "type": "noanswer", "query": "森林防火怎么做", "gold": [], "note": "ignored"},
+    ]
+    qfile.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
+    out_file = tmp_path / "res.jsonl"
+    assert main(["eval", str(qfile), "--k", "5", "--out", str(out_file), "--mode", "all"]) == 0
+    table = capsys.readouterr().out
+    for mode in ("dense", "bm25", "hybrid"):
+        assert f"{mode:8} keyword       1  1.000  1.000" in table
+    recs = [json.loads(l) for l in out_file.read_text("utf-8").splitlines()]
+    assert [r["id"] for r in recs] == ["s1", "k1", "m1", "n1"]
+    assert set(recs[0]) >= {"id", "abstained", "hits"}
+    assert recs[1]["hits"][0]["text"] and isinstance(recs[1]["hits"][0]["score"], float)
+    assert len(recs[0]["hits"]) <= 10
+
+
+def test_eval_bad_file(env, tmp_path, capsys):
+    f = tmp_path / "bad.jsonl"
+    f.write_text("{not json}\n")
+    assert main(["eval", str(f)]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_corrupt_index_message(env, capsys):
+    assert main(["build"]) == 0
+    (env.index_dir / "current" / "vectors.npy").write_bytes(b"junk")
+    capsys.readouterr()
+    assert main(["search", "信访"]) == 2
+    assert "build --force" in capsys.readouterr().err

@@ -1,0 +1,103 @@
+"""Index round trip, manifest, mismatch and corruption detection, atomic rebuilds, embedding cache."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from assistant.embed import FakeEmbedder
+from assistant.errors import IndexError_, IndexMismatch, IndexMissing
+from assistant.index import build, ensure, load, read_manifest
+
+
+def test_round_trip(settings, fake):
+    built = build(settings, fake, progress=False)
+    again = load(settings, fake)
+    assert [p.to_dict() for p in again.passages] == [p.to_dict() for p in built.passages]
+    assert np.array_equal(again.vectors, built.vectors)
+    assert again.faiss.ntotal == len(again.passages)
+    m = again.manifest
+    assert m["model"]["name"] == fake.name and m["model"]["dim"] == fake.dim
+    assert m["counts"] == {"documents": 4, "passages": len(built.passages)}
+    assert set(m["files"]) == {"a.txt", "b.txt", "c.txt"}
+    for key in ("corpus_hash", "versions", "built_at", "params"):
+        assert m[key]
+    assert "faiss" in m["versions"] and "bm25s" in m["versions"]
+    # ids are unique and stable across rebuilds
+    ids = [p.id for p in built.passages]
+    assert len(set(ids)) == len(ids)
+    assert [p.id for p in build(settings, fake, progress=False).passages] == ids
+
+
+def test_missing_index_says_how_to_build(settings, fake):
+    with pytest.raises(IndexMissing, match="python -m assistant build"):
+        load(settings, fake)
+
+
+def test_model_mismatch_refused(settings, fake):
+    build(settings, fake, progress=False)
+    other = FakeEmbedder(dim=64)
+    other.name, other.fingerprint = "other-model", "other-model-v1"
+    with pytest.raises(IndexMismatch, match="other-model.*build --force"):
+        load(settings, other)
+
+
+def test_format_mismatch_refused(settings, fake):
+    build(settings, fake, progress=False)
+    path = settings.index_dir / "current" / "manifest.json"
+    m = json.loads(path.read_text())
+    m["params"]["format"] = -1
+    path.write_text(json.dumps(m))
+    with pytest.raises(IndexMismatch, match="format"):
+        load(settings, fake)
+
+
+@pytest.mark.parametrize("victim", ["vectors.npy", "faiss.index", "passages.jsonl"])
+def test_corrupt_index_refused_with_rebuild_hint(settings, fake, victim):
+    build(settings, fake, progress=False)
+    target = settings.index_dir / "current" / victim
+    target.write_bytes(b"garbage")
+    with pytest.raises(IndexError_, match="build --force"):
+        load(settings, fake)
+
+
+def test_stale_corpus_triggers_rebuild(settings, fake):
+    first = ensure(settings, fake, progress=False)
+    assert ensure(settings, fake, progress=False).path == first.path  # up to date: loaded, not rebuilt
+    (settings.corpus_dir / "d.txt").write_text("新的讲话\n同志们:今天我们专门研究秸秆禁烧工作,各村要落实责任。\n", "utf-8")
+    with pytest.raises(IndexMismatch, match="corpus files changed"):
+        load(settings, fake, check_corpus=True)
+    rebuilt = ensure(settings, fake, progress=False)
+    assert rebuilt.path != first.path
+    assert any(p.citation.source == "d.txt" for p in rebuilt.passages)
+
+
+def test_failed_build_leaves_previous_index_usable(settings, fake, monkeypatch):
+    good = build(settings, fake, progress=False)
+    (settings.corpus_dir / "d.txt").write_text("另一篇讲话\n同志们:这是一段新的讲话内容,用来触发重建。\n", "utf-8")
+
+    def boom(*a, **k):
+        raise RuntimeError("killed mid-build")
+
+    monkeypatch.setattr(fake, "embed_passages", boom)
+    with pytest.raises(RuntimeError):
+        build(settings, fake, progress=False)
+    monkeypatch.undo()
+    still = load(settings, fake)
+    assert [p.id for p in still.passages] == [p.id for p in good.passages]
+
+
+def test_embedding_cache_skips_unchanged_passages(settings, fake):
+    build(settings, fake, progress=False)
+    n_first = fake.calls
+    (settings.corpus_dir / "d.txt").write_text("补充讲话\n同志们:今天补充强调一下森林防火工作,大家务必高度重视。\n", "utf-8")
+    build(settings, fake, progress=False)
+    assert 0 < fake.calls - n_first <= 2
+
+
+def test_removed_build_folder_is_reported(settings, fake):
+    build(settings, fake, progress=False)
+    shutil.rmtree((settings.index_dir / "current").resolve())
+    assert read_manifest(settings) is None
+    with pytest.raises(IndexMissing):
+        load(settings, fake)
