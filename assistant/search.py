@@ -50,6 +50,11 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+def _bare(text: str) -> str:
+    """Letters, digits and Han characters only (figures keep their decimal point and %)."""
+    return re.sub(r"[^\w\u4e00-\u9fff.%％]|_", "", text).lower()
+
+
 class Searcher:
     """Search and similar-paragraph lookup over one loaded index."""
 
@@ -58,6 +63,7 @@ class Searcher:
         self.embedder = embedder
         self.settings = settings
         self._squashed = [_squash(p.text) for p in index.passages]
+        self._bare = [_bare(p.text) for p in index.passages]
 
     # --- validation -----------------------------------------------------------------
     def _clean(self, text: str, what: str) -> str:
@@ -104,6 +110,28 @@ class Searcher:
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
         return scores
+
+    def _zfuse(self, dense_all, bm, d_idx, b_order, mask) -> dict[int, float]:
+        """Weighted sum of each ranker's score standardized against this query's own score
+        distribution over the corpus (its null distribution), over both rankers' candidates."""
+        keep = np.ones(len(dense_all), bool) if mask is None else mask
+        d_mu, d_sd = float(dense_all[keep].mean()), float(dense_all[keep].std()) or 1e-6
+        pos = bm[keep][bm[keep] > 0]
+        b_mu, b_sd = (float(pos.mean()), float(pos.std()) or 1.0) if len(pos) > 1 else (0.0, 1.0)
+        out = {}
+        for i in set(int(x) for x in d_idx) | set(int(x) for x in b_order):
+            zd = (dense_all[i] - d_mu) / d_sd
+            zb = (bm[i] - b_mu) / b_sd if bm[i] > 0 else 0.0
+            out[i] = float(self.settings.dense_weight * zd + self.settings.bm25_weight * max(zb, 0.0))
+        return out
+
+    def _phrase_matches(self, q: str, mask) -> list[int]:
+        """Passages containing the whole query verbatim (punctuation and quotes ignored):
+        the user typed an exact term or figure."""
+        bare = _bare(q)
+        if not 2 <= len(bare) <= 24:
+            return []
+        return [i for i, t in enumerate(self._bare) if bare in t and (mask is None or mask[i])]
 
     # --- public ---------------------------------------------------------------------
     def search(self, query: str, k: int | None = None, mode: str | None = None,
@@ -154,13 +182,21 @@ class Searcher:
         elif mode == "bm25":
             ranked = list(b_order)
             fused = {int(i): float(bm[i]) for i in b_order}
-        else:
+        elif self.settings.fusion == "rrf":
             fused = {}
             rk = self.settings.rrf_k
             for r, i in enumerate(d_idx):
                 fused[int(i)] = fused.get(int(i), 0.0) + self.settings.dense_weight / (rk + r + 1)
             for r, i in enumerate(b_order):
                 fused[int(i)] = fused.get(int(i), 0.0) + self.settings.bm25_weight / (rk + r + 1)
+            ranked = sorted(fused, key=lambda i: -fused[i])
+        else:
+            fused = self._zfuse(dense_all, bm, d_idx, b_order, mask)
+            ranked = sorted(fused, key=lambda i: -fused[i])
+        if self.settings.phrase_boost and mode != "dense":
+            for i in self._phrase_matches(q, mask):
+                fused[i] = fused.get(i, min(fused.values(), default=0.0)) + self.settings.phrase_boost * (
+                    max(fused.values(), default=1.0) - min(fused.values(), default=0.0) or 1.0)
             ranked = sorted(fused, key=lambda i: -fused[i])
 
         ev = Evidence.collect(q, tokens, self.index, dense_all, bm, d_idx, b_order, mask)

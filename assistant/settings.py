@@ -47,6 +47,11 @@ class Settings:
     """Longer queries are refused with a message (a pasted speech section fits)."""
     mode: str = "hybrid"
     """Retrieval mode: ``dense``, ``bm25`` or ``hybrid``."""
+    fusion: str = "zscore"
+    """How hybrid mode combines the rankers: ``rrf`` (reciprocal rank fusion) or ``zscore``
+    (weighted sum of scores standardized against the query's own score distribution)."""
+    phrase_boost: float = 0.5
+    """Lift for passages containing the whole (short) query verbatim, as a share of the score range."""
     rrf_k: float = 60.0
     """Reciprocal-rank-fusion constant."""
     dense_weight: float = 1.0
