@@ -179,6 +179,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
     """Ingest the corpus and write a complete new index, then make it current."""
     from filelock import FileLock, Timeout
 
+    from .abstain import calibrate
     from .dedupe import template_groups
 
     t0 = time.time()
@@ -205,6 +206,12 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
         tokens = [tokenizer(lexical_text(p)) for p in passages]
         bm25 = _bm25_index(tokens)
         groups = template_groups([tokenizer.words(p.text) for p in passages], settings.dedupe_threshold)
+        import faiss
+
+        fx = _faiss_index(vectors)
+        calibration = calibrate(Index(passages=passages, vectors=vectors, faiss=fx, bm25=bm25,
+                                      tokenizer=tokenizer, manifest={}, groups=groups, path=root),
+                                embedder)
         manifest = {
             "model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                       "max_tokens": embedder.max_tokens},
@@ -213,6 +220,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
             "counts": {"documents": len(docs), "passages": len(passages)},
             "versions": _versions(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": {"embed": round(t_embed, 2)},
+            "calibration": calibration,
             "assistant": __version__,
         }
         build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{os.urandom(3).hex()}"
@@ -223,9 +231,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
             for p in passages:
                 fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
         np.save(tmp / "vectors.npy", vectors)
-        import faiss
-
-        faiss.write_index(_faiss_index(vectors), str(tmp / "faiss.index"))
+        faiss.write_index(fx, str(tmp / "faiss.index"))
         bm25.save(str(tmp / "bm25"), show_progress=False)
         (tmp / "terms.json").write_text(json.dumps(tokenizer.extra_words, ensure_ascii=False), "utf-8")
         (tmp / "groups.json").write_text(json.dumps(groups), "utf-8")

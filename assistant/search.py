@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .abstain import Evidence, support_score
+from .abstain import collect, support as support_score, tau_dense
 from .embed import Embedder
 from .errors import QueryError
 from .index import Index
@@ -64,6 +64,7 @@ class Searcher:
         self.settings = settings
         self._squashed = [_squash(p.text) for p in index.passages]
         self._bare = [_bare(p.text) for p in index.passages]
+        self._tau = tau_dense(index.manifest.get("calibration", {}), settings.abstain_null_quantile)
 
     # --- validation -----------------------------------------------------------------
     def _clean(self, text: str, what: str) -> str:
@@ -199,9 +200,10 @@ class Searcher:
                     max(fused.values(), default=1.0) - min(fused.values(), default=0.0) or 1.0)
             ranked = sorted(fused, key=lambda i: -fused[i])
 
-        ev = Evidence.collect(q, tokens, self.index, dense_all, bm, d_idx, b_order, mask)
-        support = support_score(ev)
-        if abstain and support < self.settings.abstain_threshold:
+        pool = list(dict.fromkeys([int(i) for i in d_idx[:5]] + [int(i) for i in b_order[:5]]))
+        ev = collect(q, self.index, dense_all, pool, mask)
+        support = support_score(ev, self._tau, self.settings.abstain_coverage)
+        if abstain and support < 1.0:
             return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode,
                                 evidence=ev.as_dict())
 

@@ -62,8 +62,11 @@ class Settings:
     dedupe_threshold: float = 0.8
     """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
     abstain: bool = True
-    abstain_threshold: float = 0.5
-    """Calibrated support score below which the assistant says the corpus has no answer."""
+    abstain_null_quantile: float = 0.8
+    """Abstain only when the best dense match is no more distinctive than this quantile of
+    matches for questions whose answer was held out of the corpus (see assistant.abstain) ..."""
+    abstain_coverage: float = 0.3
+    """... and the best passages hold less than this share of the query's IDF-weighted words."""
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None
