@@ -1,0 +1,274 @@
+"""Tests of app.py: the render helpers (escaping, highlighting, abstention), the follow-up
+rewrite, input parsing, and the named API endpoints through ``gradio_client`` against the
+app served on a free loopback port over a tiny temporary corpus with the fake embedder."""
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import app  # noqa: E402
+from assistant.errors import AssistantError, QueryError  # noqa: E402
+from assistant.search import NO_ANSWER  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+from assistant.types import Citation, Hit, Passage, SearchResult  # noqa: E402
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+
+# --- a tiny corpus: 人大监督, 信访 (with an injected <script>), and a file whose title and
+# file name carry an <img onerror>; one paragraph appears in two speeches (另见 1 处) -----------
+CORPUS = {
+    "01_renda.txt": """乡镇人大工作会议讲话
+时间：2021年3月5日
+同志们：
+今天召开全县乡镇人大工作会议，主要任务是总结交流经验，安排部署下一阶段乡镇人大工作。下面，我讲三点意见。
+一、加强乡镇人大监督工作
+乡镇人大监督要突出重点，采取听取和审议专项工作报告、开展执法检查、组织代表视察和专题调研等形式，对政府工作进行有效监督，确保法律法规在本行政区域内得到遵守和执行。
+人大监督的形式要不断创新，可以组织代表评议站所工作，开展满意度测评，推动问题整改落实，增强监督实效，让人民群众切实感受到监督带来的变化。
+二、发挥人大代表作用
+要建好用好代表之家和代表联络站，定期组织代表接待选民，收集群众意见建议，督促有关部门及时办理代表建议，做到件件有落实、事事有回音。
+三、加强自身建设
+乡镇人大主席团要加强学习，提高履职能力，完善工作制度，规范会议程序，做到依法按程序办事，不断提升乡镇人大工作水平。
+""",
+    "02_xinfang.txt": f"""全县信访稳定工作会议讲话
+时间：2022年6月18日
+一、充分认识做好信访稳定工作的重要性
+信访工作是党的群众工作的重要组成部分，做好信访稳定工作，事关改革发展稳定大局，各级各部门必须高度重视，切实把信访稳定工作摆上重要议事日程。
+二、扎实做好矛盾纠纷排查化解
+要坚持定期排查矛盾纠纷，做到早发现、早报告、早处置，把问题解决在基层、化解在萌芽状态，全年共投入维稳资金6.25亿元，有效化解了一批信访积案。
+测试段落：{SCRIPT} 这是一段包含脚本标签的文字，用于检验页面是否安全转义显示。
+三、落实信访工作责任制
+要建好用好代表之家和代表联络站，定期组织代表接待选民，收集群众意见建议，督促有关部门及时办理代表建议，做到件件有落实、事事有回音。
+""",
+    "03_<img src=x onerror=alert(2)>.txt": f"""{IMG}经济工作会议讲话
+时间：2023年1月10日
+一、稳住经济基本盘
+今年全县地区生产总值增长百分之六，固定资产投资保持较快增长，招商引资取得新突破，民营经济发展活力不断增强，为全年目标任务完成打下了坚实基础。
+二、做好民生保障
+要持续加大民生投入，办好教育、医疗、养老等民生实事，兜牢基本民生底线，让发展成果更多更公平惠及全体人民群众。
+""",
+}
+
+
+def write_corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in CORPUS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def tiny_settings(tmp: Path, **extra) -> Settings:
+    """Fake embedder (like ASSISTANT_MODEL=fake), temporary corpus and index."""
+    return Settings.load(model="fake", corpus_dir=write_corpus(tmp / "corpus"), index_dir=tmp / "index", **extra)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_searcher(tmp_path_factory):
+    return app.load_searcher(tiny_settings(tmp_path_factory.mktemp("app")))
+
+
+@pytest.fixture(scope="module")
+def server(app_searcher):
+    demo = app.build_app(app_searcher.settings, app_searcher)
+    port = free_port()
+    app.serve(demo, app_searcher.settings, host="127.0.0.1", port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def make_hit(text=SCRIPT, title=IMG, source=IMG + ".txt", dup_title=SCRIPT) -> Hit:
+    c = Citation(title=title, source=source, paragraph=3, number=2, headings=("一、" + IMG,), labels=("一、",),
+                 date="2021-03-05")
+    p = Passage(id="x:3", doc_id="x", text=text, citation=c, position=2)
+    d = Passage(id="y:1", doc_id="y", text=text,
+                citation=Citation(title=dup_title, source="<b>y</b>.txt", paragraph=1), position=0)
+    return Hit(passage=p, score=0.0325, duplicates=[d])
+
+
+# --- render helpers --------------------------------------------------------------------------
+
+def test_highlight_escapes_before_marking():
+    out = app.highlight(f"{SCRIPT}乡镇人大监督要突出重点，人民群众", ["乡镇人大", "监督", "人", "lt"])
+    assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<mark>乡镇人大监督</mark>" in out  # adjacent terms join into one mark
+    assert out.count("<mark>") == 1  # the single character 人 (in 人民) is not a term to mark
+    assert "&<mark>" not in out  # entities are never split by a mark ("lt")
+
+
+def test_highlight_whole_terms_only():
+    out = app.highlight("做好信访稳定工作，信访工作", ["信访稳定", "信访", "稳"])
+    assert out == "做好<mark>信访稳定</mark>工作，<mark>信访</mark>工作"
+    assert app.highlight("<b>", []) == "&lt;b&gt;"
+    assert app.highlight_terms(["6.25亿元", "25", "6", "亿元", "人大"]) == ["6.25亿元", "亿元", "人大"]
+
+
+def test_render_card_escapes_text_title_file_name_and_duplicates():
+    out = app.render_card(make_hit(), ["脚本"], rank=1)
+    for raw in (SCRIPT, IMG, "<b>y</b>", "<img"):
+        assert raw not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert "另见 1 处" in out and "<details" in out
+    assert "相关度 0.0325" in out and "[1]" in out
+
+
+def test_render_similar_groups_and_escapes():
+    res = SearchResult(query="q", hits=[make_hit(), make_hit(text="第二段")])
+    out = app.render_similar(res, [])
+    assert out.count('class="group"') == 1 and out.count('class="card"') == 2
+    assert "<img" not in out and "<script" not in out
+
+
+def test_abstention_and_error_messages():
+    res = SearchResult(query="火星", hits=[], abstained=True, reason=NO_ANSWER, support=0.1)
+    out = app.render_result(res, ["火星"])
+    assert NO_ANSWER in out and 'class="card"' not in out
+    assert app.render_error(f"bad {SCRIPT}") == '<div class="error">⚠️ bad &lt;script&gt;alert(1)&lt;/script&gt;</div>'
+
+
+def test_header_counts_speeches_and_paragraphs_and_shows_rewrite():
+    res = SearchResult(query="乡镇人大 监督 那具体有哪些形式？", hits=[make_hit()])
+    assert app.support_counts(res) == (2, 2)
+    head = app.render_header(res, question="那具体有哪些形式？")
+    assert "结合上文改写为" in head and "乡镇人大 监督 那具体有哪些形式？" in head
+    assert "共 2 篇讲话、2 个段落" in head
+    assert "改写" not in app.render_header(res, question=res.query)
+
+
+def test_context_marks_the_hit(app_searcher):
+    index = app_searcher.index
+    i = index.by_id["01_renda:4"]
+    out = app.render_context(index, i, ["监督"])
+    assert "展开上下文" in out and out.count("ctx-hit") == 1
+    assert "第5段" in out and "第1段" in out and "一、加强乡镇人大监督工作" in out
+
+
+def test_followup_rewrite(app_searcher):
+    tok = app_searcher.index.tokenizer
+    assert app.rewrite_followup("那具体有哪些形式？", "乡镇人大监督怎么做", tok) == "乡镇人大 监督 那具体有哪些形式？"
+    assert app.rewrite_followup("如何做好信访稳定工作", "乡镇人大监督怎么做", tok) == "如何做好信访稳定工作"
+    assert app.rewrite_followup("那具体有哪些形式？", None, tok) == "那具体有哪些形式？"
+    assert app.rewrite_followup("这些工作由谁负责呢？", "如何做好信访稳定工作", tok) == "做好 信访稳定 这些工作由谁负责呢？"
+    for standalone in ("再就业政策", "6.25亿元", "如何做好信访稳定工作"):
+        assert not app.is_follow_up(standalone)
+
+
+def test_input_parsing():
+    assert app.parse_filters() is None
+    f = app.parse_filters(["a.txt"], "d1, d2", "2021-01-01", "")
+    assert f.sources == ["a.txt"] and f.doc_ids == ["d1", "d2"] and f.date_from == "2021-01-01"
+    with pytest.raises(QueryError):
+        app.parse_filters(date_to="2021/1/1")
+    with pytest.raises(QueryError):
+        app.parse_k(0, 5)
+    assert app.parse_k(None, 5) == 5 and app.parse_k("3", 5) == 3
+    with pytest.raises(QueryError):
+        app.parse_mode("foo")
+    assert app.parse_auth("u:p:w") == ("u", "p:w") and app.parse_auth(None) is None
+    with pytest.raises(AssistantError):
+        app.parse_auth("nopassword")
+
+
+def test_corpus_rows(app_searcher):
+    rows = {r[0]: r for r in app.corpus_rows(app_searcher.index)}
+    assert rows["01_renda"][1:] == ["乡镇人大工作会议讲话", "", "2021-03-05", "01_renda.txt", 5]
+    assert len(rows) == 3
+
+
+# --- the served app through gradio_client ------------------------------------------------------
+
+def test_api_lists_named_endpoints(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert {"/search", "/similar"} <= set(api["named_endpoints"])
+
+
+def test_api_search(client):
+    r = client.predict("乡镇人大监督怎么做", 3, "hybrid", api_name="/search")
+    assert r["abstained"] is False and "error" not in r
+    assert 1 <= len(r["hits"]) <= 3
+    top = r["hits"][0]
+    assert "监督" in top["text"] and isinstance(top["score"], float)
+    assert top["citation"].startswith("《乡镇人大工作会议讲话》") and "01_renda.txt" in top["citation"]
+    assert any(h["duplicates"] for h in client.predict("代表之家 代表联络站", 5, "hybrid", api_name="/search")["hits"])
+
+
+def test_api_defaults_and_modes(client):
+    for mode in ("dense", "bm25", "hybrid"):
+        r = client.predict("如何做好信访稳定工作", api_name="/search", mode=mode)
+        assert r["mode"] == mode and r["hits"] and "信访" in r["hits"][0]["text"]
+
+
+def test_api_abstains(client):
+    r = client.predict("火星探测计划", 5, "hybrid", api_name="/search")
+    assert r["abstained"] is True and r["reason"] == NO_ANSWER and r["hits"] == []
+
+
+def test_api_filters(client):
+    r = client.predict("做好工作", 10, "hybrid", api_name="/search", sources="02_xinfang.txt")
+    assert r["hits"] and {h["source"] for h in r["hits"]} == {"02_xinfang.txt"}
+    r = client.predict("做好工作", 10, "hybrid", api_name="/search", date_from="2023-01-01")
+    assert r["hits"] and {h["date"] for h in r["hits"]} == {"2023-01-10"}
+    r = client.predict("发挥人大代表作用", 10, "hybrid", api_name="/search", doc_ids="01_renda")
+    assert r["hits"] and all(h["id"].startswith("01_renda:") for h in r["hits"])
+
+
+def test_api_similar(client):
+    text = "乡镇人大监督要突出重点，采取听取和审议专项工作报告、开展执法检查、组织代表视察和专题调研等形式"
+    r = client.predict(text, 3, "hybrid", api_name="/similar")
+    assert "error" not in r and r["abstained"] is False and 1 <= len(r["hits"]) <= 3
+    assert "01_renda:4" not in [h["id"] for h in r["hits"]]  # the pasted paragraph itself is excluded
+    assert all({"text", "score", "citation"} <= set(h) for h in r["hits"])
+
+
+def test_api_script_passage_is_returned_as_data(client):
+    r = client.predict("包含脚本标签的文字", 5, "bm25", api_name="/search")
+    assert any(SCRIPT in h["text"] for h in r["hits"])
+
+
+@pytest.mark.parametrize("args, kwargs, needle", [
+    (("",), {}, "为空"),
+    (("   ",), {}, "为空"),
+    (("？？？",), {}, "标点"),
+    (("监督", 0), {}, "k"),
+    (("监督", 5, "foo"), {}, "mode"),
+    (("监督",), {"date_from": "2021/01/01"}, "YYYY-MM-DD"),
+])
+def test_api_invalid_input_returns_error(client, args, kwargs, needle):
+    r = client.predict(*args, api_name="/search", **kwargs)
+    assert needle in r["error"] and r["hits"] == []
+    assert "Traceback" not in r["error"]
+    assert "为空" in client.predict("", api_name="/similar")["error"]
+
+
+def test_basic_auth(app_searcher):
+    import httpx
+    from gradio_client import Client
+
+    settings = app_searcher.settings.replace(auth="alice:s3cret")
+    demo = app.build_app(settings, app_searcher)
+    port = free_port()
+    app.serve(demo, settings, host="127.0.0.1", port=port, block=False)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert httpx.get(url + "config").status_code in (401, 403)
+        r = Client(url, auth=("alice", "s3cret"), verbose=False).predict("乡镇人大监督怎么做", api_name="/search")
+        assert r["hits"]
+    finally:
+        demo.close()

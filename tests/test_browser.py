@@ -1,0 +1,192 @@
+"""Real-browser test of the app: Debian chromium driven by playwright (the Python package only;
+the browser comes from apt: ``apt-get install -y chromium fonts-noto-cjk``).
+
+Serves the app on a free loopback port over a tiny temporary corpus with the fake embedder,
+asks a question, checks the cards, the context, a follow-up, the similar-paragraph action,
+that injected markup shows as literal text and no alert fires, and saves
+``artifacts/answer.png``.
+"""
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"{CHROMIUM} missing: apt-get install -y chromium fonts-noto-cjk")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import app  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+ARTIFACTS = ROOT / "artifacts"
+SCRIPT = "<script>alert(1)</script>"
+IMG_TITLE = "<img src=x onerror=alert(1)>经济工作会议讲话"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+
+CORPUS = {
+    "01_renda.txt": """乡镇人大工作会议讲话
+时间：2021年3月5日
+同志们：
+今天召开全县乡镇人大工作会议，主要任务是总结交流经验，安排部署下一阶段乡镇人大工作。下面，我讲三点意见。
+一、加强乡镇人大监督工作
+乡镇人大监督要突出重点，采取听取和审议专项工作报告、开展执法检查、组织代表视察和专题调研等形式，对政府工作进行有效监督，确保法律法规在本行政区域内得到遵守和执行。
+人大监督的形式要不断创新，可以组织代表评议站所工作，开展满意度测评，推动问题整改落实，增强监督实效，让人民群众切实感受到监督带来的变化。
+二、发挥人大代表作用
+要建好用好代表之家和代表联络站，定期组织代表接待选民，收集群众意见建议，督促有关部门及时办理代表建议，做到件件有落实、事事有回音。
+""",
+    "02_xinfang.txt": f"""全县信访稳定工作会议讲话
+时间：2022年6月18日
+一、扎实做好矛盾纠纷排查化解
+要坚持定期排查矛盾纠纷，做到早发现、早报告、早处置，把问题解决在基层、化解在萌芽状态，全年共投入维稳资金6.25亿元，有效化解了一批信访积案。
+测试段落：{SCRIPT} 这是一段包含脚本标签的文字，用于检验页面是否安全转义显示。
+二、落实信访工作责任制
+要建好用好代表之家和代表联络站，定期组织代表接待选民，收集群众意见建议，督促有关部门及时办理代表建议，做到件件有落实、事事有回音。
+""",
+    "03_<img src=x onerror=alert(2)>.txt": f"""{IMG_TITLE}
+时间：2023年1月10日
+一、稳住经济基本盘
+今年全县地区生产总值增长百分之六，固定资产投资保持较快增长，招商引资取得新突破，民营经济发展活力不断增强，为全年目标任务完成打下了坚实基础。
+二、做好民生保障
+要持续加大民生投入，办好教育、医疗、养老等民生实事，兜牢基本民生底线，让发展成果更多更公平惠及全体人民群众。
+""",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for name, text in CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    # like ASSISTANT_MODEL=fake with a temporary ASSISTANT_INDEX_DIR
+    settings = Settings.load(model="fake", corpus_dir=corpus, index_dir=tmp / "index")
+    demo = app.build_app(settings)
+    port = free_port()
+    app.serve(demo, settings, host="127.0.0.1", port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1200}, locale="zh-CN")
+        pg.set_default_timeout(15_000)
+        pg.dialogs = []
+
+        def on_dialog(d):
+            pg.dialogs.append(d.message)
+            d.dismiss()
+
+        pg.on("dialog", on_dialog)
+        pg.goto(server)
+        pg.wait_for_selector("#question textarea")
+        yield pg
+        browser.close()
+
+
+def ask(page, question: str, replies_before: int) -> float:
+    """Type a question, press enter, wait for the new reply; seconds from enter to the reply."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    t = time.perf_counter()
+    box.press("Enter")
+    page.locator("#chat .reply").nth(replies_before).wait_for()
+    return time.perf_counter() - t
+
+
+def test_chat_answer_context_followup_similar_and_escaping(page):
+    # the empty page offers example questions
+    assert page.get_by_text("如何做好信访稳定工作").first.is_visible()
+
+    # a question -> result cards with a 人大监督 passage and its citation
+    box = page.locator("#question textarea")
+    box.fill("乡镇人大监督怎么做")
+    t = time.perf_counter()
+    box.press("Enter")
+    first = page.locator("#chat .card").first
+    first.wait_for()
+    elapsed = time.perf_counter() - t
+    print(f"\nenter -> first result card: {elapsed * 1000:.0f} ms")
+    cards = page.locator("#chat .reply").nth(0).locator(".card")
+    texts = cards.locator(".card-text").all_inner_texts()
+    assert any("人大监督" in t for t in texts), texts
+    assert first.locator("mark").count() >= 1
+    assert "01_renda.txt" in first.locator(".citation").inner_text()
+    assert "个段落支持此回答" in page.locator("#chat .result-head").first.inner_text()
+
+    # 展开上下文: the neighbouring paragraphs appear, the hit marked
+    first.locator("details.context > summary").click()
+    ctx = first.locator(".ctx")
+    ctx.wait_for(state="visible")
+    assert ctx.locator(".ctx-hit").count() == 1
+    assert ctx.locator(".ctx-p").count() >= 2
+    assert "一、加强乡镇人大监督工作" in ctx.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#chat .reply").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+
+    # a follow-up is rewritten with the previous question's key terms
+    ask(page, "那具体有哪些形式？", 1)
+    second = page.locator("#chat .reply").nth(1)
+    assert "乡镇人大" in second.locator(".rewrite").inner_text()
+    assert second.locator(".card").count() >= 1
+
+    # the injected <script> paragraph shows as literal text, and nothing ran
+    ask(page, "包含脚本标签的文字", 2)
+    third = page.locator("#chat .reply").nth(2)
+    assert any(SCRIPT in t for t in third.locator(".card-text").all_inner_texts())
+    assert page.locator("#chat script").count() == 0
+    assert page.locator("#chat img[src='x']").count() == 0
+
+    # invalid input: the library's message, not a traceback
+    ask(page, "？？？", 3)
+    err = page.locator("#chat .reply").nth(3).locator(".error")
+    assert "标点" in err.inner_text() and "Traceback" not in err.inner_text()
+
+    # 相似段落 for a result card: switches to the tab and lists similar passages by speech
+    page.locator("#similar-of-hit").click()
+    out = page.locator("#similar-out .card").first
+    out.wait_for()
+    assert page.locator("#similar-out .group-head").count() >= 1
+    assert page.locator("#similar-text textarea").input_value().startswith("测试段落")
+    page.screenshot(path=str(ARTIFACTS / "similar.png"), full_page=True)
+
+    # the tab itself: paste a paragraph
+    page.locator("#similar-text textarea").fill("要建好用好代表之家和代表联络站，定期组织代表接待选民，收集群众意见建议")
+    page.locator("#similar-btn").click()
+    page.wait_for_function(
+        "() => document.querySelector('#similar-out') && document.querySelector('#similar-out').innerText.includes('代表')")
+    assert page.locator("#similar-out .card").count() >= 1
+
+    # 新话题 clears the chat; the example questions come back and run when clicked
+    page.get_by_role("tab", name="问答").click()
+    page.get_by_role("button", name="新话题").click()
+    page.locator("#chat").get_by_text("6.25亿元").click()
+    reply = page.locator("#chat .reply").first
+    reply.wait_for()
+    assert page.locator("#chat .reply").count() == 1
+    assert "6.25亿元" in reply.locator(".card mark").first.inner_text()
+
+    # 语料 tab: the document list, with the <img onerror> title as text
+    page.get_by_role("tab", name="语料").click()
+    page.get_by_text(IMG_TITLE).filter(visible=True).first.wait_for()
+    assert page.locator("img[src='x']").count() == 0
+
+    assert page.dialogs == [], f"an alert fired: {page.dialogs}"
