@@ -15,9 +15,15 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} missing: apt-get install -y chromium fonts-noto-cjk")
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
+# CI sets ASSISTANT_REQUIRE_BROWSER=1 so a missing browser fails instead of skipping
+if os.environ.get("ASSISTANT_REQUIRE_BROWSER") == "1":
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} missing: apt-get install -y chromium fonts-noto-cjk"
+    import playwright.sync_api as playwright_api
+else:
+    pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                    reason=f"{CHROMIUM} missing: apt-get install -y chromium fonts-noto-cjk")
+    playwright_api = pytest.importorskip("playwright.sync_api",
+                                         reason="playwright not installed: pip install playwright")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
