@@ -58,10 +58,15 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
     stack: list[tuple[int, str, str]] = []  # (level, marker, heading text)
     units: list[_Unit] = []
     pending: list[tuple[str, int]] = []  # short paragraphs waiting for the next body
+    flags = doc.meta.get("heading_flags") or []
     for n, para in enumerate(doc.paragraphs, start=1):
         lv = heading_level(para)
         level = lv[0] if lv else None
-        if _is_heading(para, level):
+        flagged = n <= len(flags) and flags[n - 1]
+        if flagged and not lv:
+            # a heading by the file's own markup (docx style, md #, html h2) without a 公文 marker
+            lv, level = (0, ""), 0
+        if flagged or _is_heading(para, level):
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, lv[1], para.rstrip("。.")))
@@ -175,11 +180,18 @@ def chunk_document(doc: Document, count_tokens: Callable[[str], int], max_tokens
             cit = Citation(title=doc.title, source=doc.source, paragraph=unit.paragraph,
                            number=doc.number, headings=unit.headings, labels=unit.labels,
                            date=doc.date, part=k if multi else None,
-                           parts=len(parts) if multi else None, page=doc.meta.get("page"))
+                           parts=len(parts) if multi else None, page=_page(doc, unit.paragraph),
+                           occasion=doc.meta.get("occasion"), place=doc.meta.get("place"),
+                           speaker=doc.meta.get("speaker"))
             pid = f"{doc.id}:{unit.paragraph}" + (f".{k}" if multi else "")
             passages.append(Passage(id=pid, doc_id=doc.id, text=part, citation=cit,
                                     position=len(passages), context=context))
     return passages
+
+
+def _page(doc: Document, paragraph: int) -> int | None:
+    pages = doc.meta.get("pages") or []
+    return pages[paragraph - 1] if 0 < paragraph <= len(pages) else None
 
 
 def embed_text(context: str, text: str) -> str:

@@ -18,8 +18,6 @@ from .errors import IngestError
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = {".txt"}
-MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 @dataclass
@@ -38,6 +36,7 @@ class Document:
 # --- boilerplate ---------------------------------------------------------------------------
 # Each pattern matches a whole line of site chrome. They are anchored on wording that
 # never occurs in speech prose, so content lines are not lost.
+TEXT_SUFFIXES = {".txt", ".text", ""}
 _BOILERPLATE = [re.compile(p) for p in (
     r"^当前位置\s*[:：]",
     r"阅读\s*[（(]\s*[\d.]+\s*[万WwKk]?\s*[)）]\s*$",
@@ -192,20 +191,56 @@ def decode_bytes(data: bytes, name: str) -> str:
 
 
 def read_file(path: Path) -> list[Document]:
-    """Read one corpus file into its speeches. Raises IngestError with name and reason."""
+    """Read one corpus file (txt, docx, pdf, html, md) into its speeches, with metadata.
+
+    Raises IngestError naming the file and the reason."""
+    from .metadata import extract_metadata
+    from .readers import read_raw
+
     path = Path(path)
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise IngestError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; "
-                          f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise IngestError(f"{path.name}: {size / 1e6:.1f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit")
-    text = decode_bytes(path.read_bytes(), path.name)
-    lines, meta = clean_lines(text)
-    docs = split_documents(lines, meta, path.name)
+    raw = read_raw(path)
+    if raw.kind == "txt" and path.suffix.lower() not in TEXT_SUFFIXES:
+        # content sniffing recognises a PDF or Word file under any name, but plain text
+        # under an unknown extension (.json, .py, .csv, ...) is not a speech to index
+        raise IngestError(f"{path.name}: unsupported file type {path.suffix}; supported: "
+                          ".txt, .docx, .pdf, .html/.htm, .md")
+    if raw.kind == "txt":
+        lines, meta = clean_lines("\n".join(raw.lines))
+        docs = split_documents(lines, meta, path.name)
+    else:
+        docs = _structured_document(raw, path)
     if not docs:
         raise IngestError(f"{path.name}: no speech text found after removing boilerplate")
+    for d in docs:
+        found = extract_metadata(d.title, d.paragraphs, d.meta)
+        d.date = d.date or found.get("date")
+        d.meta.update({k: v for k, v in found.items() if k not in d.meta})
+        d.meta["format"] = raw.kind
     return docs
+
+
+def _structured_document(raw, path: Path) -> list[Document]:
+    """A docx/pdf/html/md file: its lines are real paragraphs already (no broken-line
+    joining), headings are flagged by the format, PDF pages are kept for citations."""
+    items = [(line.strip(), raw.pages[i], i in raw.headings) for i, line in enumerate(raw.lines)
+             if line.strip() and not is_boilerplate(line)]
+    if not items:
+        return []
+    title = raw.title
+    if not title:
+        first = items[0][0]
+        title = first if len(first) <= 60 and first[-1] not in "。！？!?；;" else path.stem
+    key = re.sub(r"\s", "", title)
+    # the title line itself (usually first) is not a paragraph
+    items = [it for k, it in enumerate(items) if not (k < 4 and re.sub(r"\s", "", it[0]) == key)]
+    if not items:
+        return []
+    meta = dict(raw.meta)
+    meta["pages"] = [pg for _, pg, _ in items]
+    meta["heading_flags"] = [h for _, _, h in items]
+    date = meta.get("date")
+    return [Document(id=path.stem, title=title, source=path.name, paragraphs=[t for t, _, _ in items],
+                     date=date, meta=meta)]
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -214,7 +249,7 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         raise IngestError(f"corpus folder not found: {corpus_dir}")
     return sorted(p for p in corpus_dir.rglob("*")
-                  if p.is_file() and not p.name.startswith(".") and p.name != "README.md")
+                  if p.is_file() and not p.name.startswith(".") and p.name not in ("README.md", "README"))
 
 
 def file_hash(path: Path) -> str:

@@ -23,9 +23,20 @@ class Citation:
     """1-based chunk number when a long paragraph was split, else None."""
     parts: int | None = None
     page: int | None = None
+    occasion: str | None = None
+    """Meeting type from the title ("全镇党员干部大会"), when stated."""
+    place: str | None = None
+    speaker: str | None = None
+
+    @property
+    def speech(self) -> str:
+        """The speech label: 《title》 篇N."""
+        return f"《{self.title}》" + (f" 篇{self.number}" if self.number else "")
 
     def __str__(self) -> str:
-        bits = [f"《{self.title}》" + (f" 篇{self.number}" if self.number else "")]
+        bits = [self.speech]
+        if self.speaker:
+            bits[0] += f"（{self.speaker}）"
         if self.labels:
             bits.append("".join(self.labels))
         para = f"第{self.paragraph}段"
@@ -95,6 +106,9 @@ class Hit:
             "date": self.citation.date,
             "source": self.citation.source,
             "page": self.citation.page,
+            "occasion": self.citation.occasion,
+            "place": self.citation.place,
+            "speaker": self.citation.speaker,
             "dense": None if self.dense is None else round(float(self.dense), 6),
             "bm25": None if self.bm25 is None else round(float(self.bm25), 6),
             "duplicates": [{"id": p.id, "citation": str(p.citation)} for p in self.duplicates],
@@ -123,5 +137,5 @@ class SearchResult:
 
     def to_dict(self) -> dict:
         return {"query": self.query, "mode": self.mode, "abstained": self.abstained,
-                "reason": self.reason, "support": self.support,
+                "reason": self.reason, "support": self.support, "evidence": self.evidence,
                 "hits": [h.to_dict() for h in self.hits]}

@@ -444,3 +444,35 @@ def test_size_limit_checked_before_reading(tmp_path):
         f.truncate(MAX_FILE_BYTES + 2**20)  # sparse: nothing is written or read
     with pytest.raises(IngestError, match=r"^huge\.pdf: 51\.0 MB is over the 50 MB limit"):
         read_raw(big)
+
+
+# --- through ingest and the chunker: formats become cited passages ----------------------
+
+def test_docx_to_cited_passages(tmp_path):
+    from assistant.chunk import chunk_document
+    from assistant.ingest import read_file
+
+    (doc,) = read_file(_write_docx(tmp_path / "anquan.docx"))
+    assert doc.title == "在全镇安全生产工作会议上的讲话"
+    assert doc.meta["format"] == "docx" and doc.meta.get("occasion") == "全镇安全生产工作会议"
+    ps = chunk_document(doc, lambda t: len(t) + 2, 320, short_chars=12)
+    by_text = {p.text: p for p in ps}
+    hidden = by_text["今年共排查隐患128处，整改率达到96.5%。"]
+    assert hidden.citation.labels == ("一、", "（一）")
+    assert hidden.citation.headings == ("一、落实安全生产责任", "（一）排查隐患")
+    assert not any(p.text.startswith("一、落实") for p in ps)  # headings are context, not passages
+
+
+def test_pdf_to_cited_passages_with_pages(tmp_path):
+    from assistant.chunk import chunk_document
+    from assistant.ingest import read_file
+
+    path, _ = _write_speech_pdf(tmp_path / "jingji.pdf")
+    (doc,) = read_file(path)
+    assert doc.title == "在全县经济工作会议上的讲话" and doc.meta["format"] == "pdf"
+    ps = chunk_document(doc, lambda t: len(t) + 2, 320, short_chars=12)
+    p3 = next(p for p in ps if p.text == P3)
+    assert p3.citation.page == 2 and "第2页" in str(p3.citation)
+    assert p3.citation.labels == ("二、",)
+    p1 = next(p for p in ps if P1 in p.text)
+    assert p1.citation.page == 1
