@@ -104,12 +104,14 @@ def heading_queries(index, limit: int = 150) -> list[tuple[str, str]]:
     return items[::step][:limit]
 
 
-def calibrate(index, embedder, quantile: float = 0.8) -> dict:
-    """Leave-one-speech-out null distribution of the dense z-score, from the corpus's headings."""
+def calibrate(index, embed_queries, quantile: float = 0.8) -> dict:
+    """Leave-one-speech-out null distribution of the dense z-score, from the corpus's headings.
+
+    ``embed_queries(list_of_texts) -> vectors`` embeds the heading questions."""
     pairs = heading_queries(index)
     if len(pairs) < 10 or len(index.docs) < 3:
         return {"tau_dense": 3.4, "n": len(pairs), "note": "corpus too small to calibrate; default used"}
-    qv = embedder.embed_queries([q for q, _ in pairs])
+    qv = embed_queries([q for q, _ in pairs])
     cos = index.vectors @ qv.T  # passages x queries
     doc_of = np.array([p.doc_id for p in index.passages])
     present, held_out = [], []

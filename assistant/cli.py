@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true", help="print JSON")
         s.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None)
 
+    a = sub.add_parser("add", help="add speech files (txt, docx, pdf, html, md) to the corpus and index")
+    a.add_argument("paths", nargs="+")
+    r = sub.add_parser("remove", help="remove files from the corpus and the index")
+    r.add_argument("paths", nargs="+")
+    ls = sub.add_parser("list", help="list indexed speeches with passage counts and metadata")
+    ls.add_argument("--json", action="store_true")
+
     e = sub.add_parser("eval", help="evaluate on a labelled JSONL file")
     e.add_argument("file")
     e.add_argument("--k", type=int, default=5)
@@ -85,6 +92,37 @@ def main(argv: list[str] | None = None) -> int:
                   f"model {m['model']['name']} ({time.time() - t:.1f}s) -> {index.path}")
             for s in m.get("skipped", []):
                 print(f"skipped: {s}")
+            return 0
+        if args.cmd in ("add", "remove"):
+            from .embed import load_embedder
+            from .index import add_files, ensure, remove_files
+
+            emb = load_embedder(settings)
+            ensure(settings, emb)  # an up-to-date index to change
+            fn = add_files if args.cmd == "add" else remove_files
+            rep = fn(settings, emb, args.paths, progress=True)
+            verb = "added" if args.cmd == "add" else "removed"
+            for name in rep.changed:
+                print(f"{verb}: {name}")
+            for msg in rep.skipped:
+                print(f"skipped: {msg}", file=sys.stderr)
+            if rep.index is not None:
+                c = rep.index.manifest["counts"]
+                print(f"index: {c['documents']} speeches, {c['passages']} passages ({rep.seconds:.1f}s)")
+            return 0 if rep.changed or not rep.skipped else 2
+        if args.cmd == "list":
+            from .embed import load_embedder
+            from .index import ensure, list_documents
+
+            rows = list_documents(ensure(settings, load_embedder(settings)))
+            if args.json:
+                print(json.dumps(rows, ensure_ascii=False, indent=1))
+            else:
+                for r in rows:
+                    extra = " · ".join(str(r[k]) for k in ("date", "occasion", "place", "speaker") if r.get(k))
+                    title = f"《{r['title']}》" + (f" 篇{r['number']}" if r["number"] else "")
+                    print(f"{r['passages']:4} 段  {title}  {extra}  [{r['source']}]")
+                print(f"{len(rows)} speeches, {sum(r['passages'] for r in rows)} passages")
             return 0
         if args.cmd in ("search", "similar"):
             searcher = _searcher(settings)

@@ -20,7 +20,9 @@ import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,8 @@ from .chunk import chunk_document, embed_text
 from .embed import Embedder
 from .errors import IndexBusy, IndexMismatch, IndexMissing, IndexError_
 from .ingest import Document, corpus_files, file_hash, load_corpus
+from .cache import JsonCache, VectorCache
+from .cache import key as cache_key
 from .settings import Settings
 from .tokenize import DATA, Tokenizer, quoted_terms
 from .types import Passage
@@ -113,41 +117,69 @@ def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> 
 
 # --- build ------------------------------------------------------------------------------
 
-def chunk_corpus(docs: list[Document], settings: Settings, embedder: Embedder) -> list[Passage]:
-    """All passages of the documents, each within the model window."""
+def chunk_corpus(docs: list[Document], settings: Settings, embedder: Embedder,
+                 cache: JsonCache | None = None) -> list[Passage]:
+    """All passages of the documents, each within the model window (cached per document)."""
     budget = min(settings.chunk_max_tokens, embedder.max_tokens)
-    out: list[Passage] = []
-    for d in docs:
-        out.extend(chunk_document(d, embedder.count_tokens, budget, settings.chunk_overlap_sentences,
-                                  settings.short_paragraph_chars, settings.embed_context))
-    return out
+    count = lru_cache(maxsize=100_000)(embedder.count_tokens)
+    params = json.dumps([budget, settings.chunk_overlap_sentences, settings.short_paragraph_chars,
+                         settings.embed_context, embedder.fingerprint, FORMAT_VERSION])
+    keys = [cache_key(params, json.dumps([d.id, d.title, d.source, d.number, d.date, d.paragraphs, d.meta],
+                                         ensure_ascii=False, sort_keys=True, default=str)) for d in docs]
+
+    def compute(positions: list[int]) -> list:
+        return [[p.to_dict() for p in chunk_document(docs[i], count, budget, settings.chunk_overlap_sentences,
+                                                     settings.short_paragraph_chars, settings.embed_context)]
+                for i in positions]
+
+    per_doc = cache.get_many(keys, compute) if cache is not None else compute(list(range(len(docs))))
+    if cache is not None:
+        cache.save(keep=set(keys))
+    return [Passage.from_dict(d) for doc in per_doc for d in doc]
 
 
-def _embed_cached(texts: list[str], embedder: Embedder, settings: Settings, progress: bool) -> np.ndarray:
-    """Embed texts, reusing vectors cached by content hash for this exact model."""
-    cache_dir = Path(settings.index_dir) / "cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / (hashlib.sha1(embedder.fingerprint.encode()).hexdigest()[:16] + ".npz")
-    cache: dict[str, np.ndarray] = {}
-    if cache_file.is_file():
-        try:
-            with np.load(cache_file) as z:
-                cache = dict(zip(z["keys"].tolist(), z["vectors"]))
-        except Exception as e:  # a broken cache only costs time
-            log.warning("ignoring unreadable embedding cache %s (%s)", cache_file, e)
-    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    missing = sorted({k: i for i, k in enumerate(keys) if k not in cache}.items(), key=lambda kv: kv[1])
-    if missing:
-        log.info("embedding %d of %d passages (%d cached)", len(missing), len(texts), len(texts) - len(missing))
-        vecs = embedder.embed_passages([texts[i] for _, i in missing], settings.embed_batch_size, progress)
-        for (k, _), v in zip(missing, vecs):
-            cache[k] = v
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(list(cache)), vectors=np.stack(list(cache.values())))
-        os.replace(tmp, cache_file)
-    if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    return np.stack([cache[k] for k in keys]).astype(np.float32)
+def lexical_features(passages: list[Passage], tokenizer: Tokenizer, settings: Settings) -> tuple[list, list]:
+    """BM25 tokens (of context + text) and precise-mode words (for dedupe), cached per text
+    and per corpus term that occurs in it, so adding a document re-tokenizes only what changed."""
+    cache = JsonCache(_cache_dir(settings) / "lexical.json")
+    terms = tokenizer.extra_words
+    lex = build_params(settings)["lexicon"]
+    keys = []
+    for p in passages:
+        text = lexical_text(p)
+        keys.append(cache_key(lex, text, *[t for t in terms if t in text]))
+
+    def compute(positions: list[int]) -> list:
+        return [[tokenizer(lexical_text(passages[i])), tokenizer.words(passages[i].text)] for i in positions]
+
+    both = cache.get_many(keys, compute)
+    cache.save(keep=set(keys))
+    return [b[0] for b in both], [b[1] for b in both]
+
+
+def _cache_dir(settings: Settings) -> Path:
+    return Path(settings.index_dir) / "cache"
+
+
+def _model_tag(embedder: Embedder) -> str:
+    return hashlib.sha1(embedder.fingerprint.encode()).hexdigest()[:16]
+
+
+def embed_passages_cached(texts: list[str], embedder: Embedder, settings: Settings, progress: bool) -> np.ndarray:
+    """Passage embeddings, reusing vectors cached by content hash for this exact model."""
+    cache = VectorCache(_cache_dir(settings) / f"{_model_tag(embedder)}.npz")
+
+    def embed(batch: list[str]) -> np.ndarray:
+        log.info("embedding %d new passages (%d cached)", len(batch), len(texts) - len(batch))
+        return embedder.embed_passages(batch, settings.embed_batch_size, progress)
+
+    return cache.get_many(texts, embed, embedder.dim)
+
+
+def embed_queries_cached(texts: list[str], embedder: Embedder, settings: Settings) -> np.ndarray:
+    """Query embeddings (calibration questions), cached like passages."""
+    cache = VectorCache(_cache_dir(settings) / f"{_model_tag(embedder)}-query.npz")
+    return cache.get_many(texts, lambda b: embedder.embed_queries(b), embedder.dim)
 
 
 def _bm25_index(token_lists: list[list[str]]):
@@ -177,41 +209,33 @@ def lexical_text(p: Passage) -> str:
 
 def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Index:
     """Ingest the corpus and write a complete new index, then make it current."""
-    from filelock import FileLock, Timeout
-
     from .abstain import calibrate
     from .dedupe import template_groups
 
     t0 = time.time()
     root = Path(settings.index_dir)
-    (root / "builds").mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / "builds" / ".lock"))
-    try:
-        lock.acquire(timeout=5)
-    except Timeout:
-        raise IndexBusy(f"another process is writing the index in {root}; try again when it finishes")
-    try:
+    with index_lock(settings):
         fingerprint = corpus_fingerprint(settings)
         docs, skipped = load_corpus(settings.corpus_dir)
         if not docs:
             raise IndexError_(f"no readable speeches in {settings.corpus_dir}" +
                               (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
-        passages = chunk_corpus(docs, settings, embedder)
+        passages = chunk_corpus(docs, settings, embedder, JsonCache(_cache_dir(settings) / "chunks.json"))
         log.info("%d speeches -> %d passages", len(docs), len(passages))
         texts = [embed_text(p.context, p.text) if settings.embed_context else p.text for p in passages]
         t_embed = time.time()
-        vectors = _embed_cached(texts, embedder, settings, progress)
+        vectors = embed_passages_cached(texts, embedder, settings, progress)
         t_embed = time.time() - t_embed
         tokenizer = Tokenizer(quoted_terms(p.text for p in passages))
-        tokens = [tokenizer(lexical_text(p)) for p in passages]
+        tokens, words = lexical_features(passages, tokenizer, settings)
         bm25 = _bm25_index(tokens)
-        groups = template_groups([tokenizer.words(p.text) for p in passages], settings.dedupe_threshold)
+        groups = template_groups(words, settings.dedupe_threshold)
         import faiss
 
         fx = _faiss_index(vectors)
         calibration = calibrate(Index(passages=passages, vectors=vectors, faiss=fx, bm25=bm25,
                                       tokenizer=tokenizer, manifest={}, groups=groups, path=root),
-                                embedder)
+                                lambda qs: embed_queries_cached(qs, embedder, settings))
         manifest = {
             "model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                       "max_tokens": embedder.max_tokens},
@@ -241,9 +265,118 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
         _switch_current(root, target)
         _prune(root, keep=target)
         log.info("index built in %.1fs: %s", time.time() - t0, target)
+    return load(settings, embedder)
+
+
+_LOCKS: dict[tuple[int, str], object] = {}
+
+
+@contextmanager
+def index_lock(settings: Settings, timeout: float = 5.0):
+    """Exclusive right to change the corpus folder and the index (re-entrant in one process).
+
+    A second process gets IndexBusy after ``timeout`` seconds instead of corrupting anything."""
+    from filelock import FileLock, Timeout
+
+    root = Path(settings.index_dir)
+    (root / "builds").mkdir(parents=True, exist_ok=True)
+    path = str((root / "builds" / ".lock").resolve())
+    # one lock object per process and file: re-entrant for nested calls, never shared across fork
+    lock = _LOCKS.get((os.getpid(), path))
+    if lock is None:
+        lock = _LOCKS[(os.getpid(), path)] = FileLock(path)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise IndexBusy(f"索引正忙：另一个进程正在更新 {root}，请稍后再试 "
+                        f"(another process is updating the index; try again when it finishes)") from None
+    try:
+        yield
     finally:
         lock.release()
-    return load(settings, embedder)
+
+
+# --- incremental changes ------------------------------------------------------------------
+
+@dataclass
+class ChangeReport:
+    """What an add or remove did: files changed, files refused (with the reason), the new index."""
+
+    changed: list[str]
+    skipped: list[str]
+    index: Index | None
+    seconds: float = 0.0
+
+
+def add_files(settings: Settings, embedder: Embedder, paths: list, progress: bool = False) -> ChangeReport:
+    """Copy readable files into the corpus folder and update the index.
+
+    Unreadable files (binary, corrupt, empty, too large, unknown type) are reported with
+    the reason and skipped; the rest of the batch and the existing index are untouched by
+    them. Only new or changed passages are embedded (content-hash caches)."""
+    from .ingest import read_file
+    from .errors import IngestError
+
+    t0 = time.time()
+    corpus = Path(settings.corpus_dir)
+    changed, skipped = [], []
+    with index_lock(settings):
+        corpus.mkdir(parents=True, exist_ok=True)
+        for raw in paths:
+            src = Path(raw)
+            try:
+                if not src.is_file():
+                    raise IngestError(f"{src.name or src}: no such file")
+                read_file(src)  # validate before it can enter the corpus
+            except IngestError as e:
+                skipped.append(str(e))
+                continue
+            dest = corpus / src.name
+            if dest.exists():
+                if dest.resolve() == src.resolve() or dest.read_bytes() == src.read_bytes():
+                    changed.append(dest.name)
+                    continue
+                skipped.append(f"{src.name}: a different file with this name is already in the corpus; "
+                               f"remove it first or rename the new one")
+                continue
+            tmp = corpus / f".{src.name}.{os.getpid()}.part"
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+            changed.append(dest.name)
+        index = build(settings, embedder, progress=progress) if changed else None
+    return ChangeReport(changed, skipped, index, time.time() - t0)
+
+
+def remove_files(settings: Settings, embedder: Embedder, names: list, progress: bool = False) -> ChangeReport:
+    """Delete files (by name or path inside the corpus folder) and update the index."""
+    t0 = time.time()
+    corpus = Path(settings.corpus_dir).resolve()
+    changed, skipped = [], []
+    with index_lock(settings):
+        for raw in names:
+            p = Path(raw)
+            cand = p if p.is_absolute() else corpus / p
+            if not cand.exists() and not p.is_absolute():
+                cand = corpus / p.name
+            cand = cand.resolve()
+            if corpus not in cand.parents or not cand.is_file():
+                skipped.append(f"{p.name}: not a file of the corpus folder {corpus}")
+                continue
+            cand.unlink()
+            changed.append(cand.name)
+        index = build(settings, embedder, progress=progress) if changed else None
+    return ChangeReport(changed, skipped, index, time.time() - t0)
+
+
+def list_documents(index: Index) -> list[dict]:
+    """One row per speech: id, title, 篇N, date, metadata, source and passage count."""
+    rows = []
+    for doc_id, ids in index.docs.items():
+        c = index.passages[ids[0]].citation
+        rows.append({"doc_id": doc_id, "title": c.title, "number": c.number, "date": c.date,
+                     "occasion": c.occasion, "place": c.place, "speaker": c.speaker,
+                     "source": c.source, "passages": len(ids)})
+    return rows
 
 
 def _switch_current(root: Path, target: Path) -> None:

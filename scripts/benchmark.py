@@ -52,7 +52,11 @@ def main() -> None:
         t = time.perf_counter()
         emb = load_embedder(base, progress=False)
         fig["model load"] = f"{time.perf_counter() - t:.1f} s"
-        settings = base.replace(index_dir=Path(tmp) / "index", model_dir=base.model_dir)
+        import shutil
+
+        corpus = Path(tmp) / "corpus"
+        shutil.copytree(base.corpus_dir, corpus)
+        settings = base.replace(index_dir=Path(tmp) / "index", model_dir=base.model_dir, corpus_dir=corpus)
         t = time.perf_counter()
         index = build(settings, emb, progress=False)
         dt = time.perf_counter() - t
@@ -75,6 +79,19 @@ def main() -> None:
                 xs.sort()
                 p95 = xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
                 fig[f"warm {kind} latency (n={len(xs)})"] = f"p50 {statistics.median(xs):.0f} ms, p95 {p95:.0f} ms"
+        # incremental: one new 10-paragraph speech, then its removal (model warm, index built)
+        from assistant.index import add_files, remove_files
+
+        speech = Path(tmp) / "new_speech.txt"
+        paras = [f"{n}、关于第{n}项重点工作。全镇上下要围绕第{n}项任务，细化措施，压实责任，"
+                 f"确保按期完成，各村各单位要在月底前报送第{n}项工作的进展情况和存在的问题。" for n in range(1, 11)]
+        speech.write_text("在全镇重点工作推进会上的讲话\n时间:2024-01-15 09:00:00\n" + "\n".join(paras) + "\n", "utf-8")
+        t = time.perf_counter()
+        rep = add_files(settings, emb, [speech])
+        fig["add one 10-paragraph speech (warm)"] = f"{time.perf_counter() - t:.1f} s ({rep.changed})"
+        t = time.perf_counter()
+        remove_files(settings, emb, [speech.name])
+        fig["remove it again (warm)"] = f"{time.perf_counter() - t:.1f} s"
     fig["peak memory (RSS)"] = f"{peak_rss_mb():.0f} MB"
     width = max(map(len, fig))
     for k, v in fig.items():

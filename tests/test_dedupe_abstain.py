@@ -44,5 +44,5 @@ def test_tau_from_null_samples():
 
 
 def test_calibrate_on_tiny_corpus_falls_back(searcher):
-    cal = calibrate(searcher.index, searcher.embedder)
+    cal = calibrate(searcher.index, searcher.embedder.embed_queries)
     assert "tau_dense" in cal

@@ -1,0 +1,145 @@
+"""Adding and removing files: only new passages are embedded, and the result equals a full rebuild."""
+import json
+import multiprocessing as mp
+import shutil
+
+import numpy as np
+import pytest
+
+from assistant.cli import main
+from assistant.errors import IndexBusy
+from assistant.index import add_files, build, index_lock, list_documents, load, remove_files
+from assistant.search import Searcher
+
+NEW = """在全镇秸秆禁烧工作会议上的讲话
+时间:2023-06-01 09:00:00
+同志们:
+今天召开全镇秸秆禁烧工作会议，部署夏季秸秆禁烧和综合利用工作。
+一、提高认识，落实责任
+秸秆禁烧事关大气环境质量和群众身体健康，各村要把禁烧责任落实到组、到户、到田块。
+二、强化巡查，严格考核
+镇里组织巡查组，实行二十四小时巡查，发现火点立即处置，对出现火点的村严格追责。
+"""
+
+
+def _new_file(tmp_path, name="jinshao.txt", text=NEW):
+    p = tmp_path / "incoming" / name
+    p.parent.mkdir(exist_ok=True)
+    p.write_text(text, "utf-8")
+    return p
+
+
+def _snapshot(index, searcher_settings, embedder):
+    s = Searcher(index, embedder, searcher_settings)
+    results = {q: [(h.passage.id, round(h.score, 5)) for h in s.search(q, k=5).hits]
+               for q in ("秸秆禁烧责任怎么落实", "人大监督", "信访稳定", "96.5%")}
+    return ([p.to_dict() for p in index.passages], index.groups, results)
+
+
+def test_add_equals_full_rebuild_and_embeds_only_new(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    before = fake.calls
+    rep = add_files(settings, fake, [_new_file(tmp_path)])
+    assert rep.changed == ["jinshao.txt"] and rep.skipped == []
+    new_passages = [p for p in rep.index.passages if p.citation.source == "jinshao.txt"]
+    assert 0 < fake.calls - before <= len(new_passages)
+    incremental = _snapshot(rep.index, settings, fake)
+
+    # the same corpus indexed from nothing
+    fresh = settings.replace(index_dir=tmp_path / "fresh-index")
+    full = build(fresh, fake, progress=False)
+    assert _snapshot(full, settings, fake) == incremental
+    assert full.manifest["corpus_hash"] == rep.index.manifest["corpus_hash"]
+    assert full.manifest["counts"] == rep.index.manifest["counts"]
+    assert rep.index.manifest["files"]["jinshao.txt"]
+
+
+def test_remove_equals_full_rebuild(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    rep = remove_files(settings, fake, ["b.txt"])
+    assert rep.changed == ["b.txt"] and not (settings.corpus_dir / "b.txt").exists()
+    assert not any(p.citation.source == "b.txt" for p in rep.index.passages)
+    full = build(settings.replace(index_dir=tmp_path / "fresh"), fake, progress=False)
+    assert _snapshot(full, settings, fake) == _snapshot(rep.index, settings, fake)
+
+
+def test_bad_files_skipped_with_reason_rest_added(settings, fake, tmp_path):
+    before = build(settings, fake, progress=False)
+    bad_bin = tmp_path / "incoming" / "scan.pdf"
+    bad_bin.parent.mkdir(exist_ok=True)
+    bad_bin.write_bytes(b"%PDF-1.4\n%broken\x00\x01\x02")
+    empty = tmp_path / "incoming" / "empty.txt"
+    empty.write_bytes(b"")
+    weird = tmp_path / "incoming" / "data.bin"
+    weird.write_bytes(bytes(range(256)) * 4)
+    good = _new_file(tmp_path)
+    rep = add_files(settings, fake, [bad_bin, empty, weird, tmp_path / "missing.txt", good])
+    assert rep.changed == ["jinshao.txt"]
+    reasons = "\n".join(rep.skipped)
+    for name in ("scan.pdf", "empty.txt", "data.bin", "missing.txt"):
+        assert name in reasons
+    assert sorted(p.name for p in settings.corpus_dir.iterdir()) == ["a.txt", "b.txt", "c.txt", "jinshao.txt"]
+    assert len(rep.index.passages) > len(before.passages)
+
+
+def test_nothing_readable_leaves_index_untouched(settings, fake, tmp_path):
+    before = build(settings, fake, progress=False)
+    junk = tmp_path / "junk.docx"
+    junk.write_bytes(b"not a zip at all")
+    rep = add_files(settings, fake, [junk])
+    assert rep.changed == [] and rep.index is None and "junk.docx" in rep.skipped[0]
+    assert load(settings, fake).path == before.path
+
+
+def test_name_clash_refused(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    clash = _new_file(tmp_path, name="a.txt")
+    rep = add_files(settings, fake, [clash])
+    assert rep.changed == [] and "already in the corpus" in rep.skipped[0]
+    assert "人大" in (settings.corpus_dir / "a.txt").read_text("utf-8")
+
+
+def _hold_lock(settings, ready, release):
+    with index_lock(settings):
+        ready.set()
+        release.wait(20)
+
+
+def test_second_writer_gets_busy(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    ctx = mp.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(settings, ready, release))
+    proc.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(IndexBusy, match="busy|正忙"):
+            with index_lock(settings, timeout=0.5):
+                pass
+    finally:
+        release.set()
+        proc.join(10)
+    # once the other writer is done, adding works
+    assert add_files(settings, fake, [_new_file(tmp_path)]).changed == ["jinshao.txt"]
+
+
+def test_list_documents(settings, fake):
+    rows = list_documents(build(settings, fake, progress=False))
+    by_source = {r["source"]: r for r in rows if r["number"] is None}
+    assert by_source["a.txt"]["date"] == "2023-04-01" and by_source["a.txt"]["passages"] >= 2
+    assert {r["number"] for r in rows if r["source"] == "c.txt"} == {1, 2}
+
+
+def test_cli_add_list_remove(settings, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("ASSISTANT_MODEL", "fake")
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(settings.corpus_dir))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index_dir))
+    assert main(["add", str(_new_file(tmp_path)), str(tmp_path / "nope.txt")]) == 0
+    out = capsys.readouterr()
+    assert "added: jinshao.txt" in out.out and "nope.txt" in out.err
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["source"] == "jinshao.txt" and r["occasion"] for r in rows)
+    assert main(["remove", "jinshao.txt"]) == 0
+    assert "removed: jinshao.txt" in capsys.readouterr().out
+    assert main(["remove", "jinshao.txt"]) == 2
