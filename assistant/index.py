@@ -73,6 +73,15 @@ class Index:
     def __len__(self) -> int:
         return len(self.passages)
 
+    def section(self, i: int, limit: int = 9) -> list[int]:
+        """Passages of the same top-level section as passage ``i`` (same first heading),
+        in order, at most ``limit`` of them centred on ``i``."""
+        top = self.passages[i].citation.headings[:1]
+        ids = [j for j in self.docs[self.passages[i].doc_id] if self.passages[j].citation.headings[:1] == top]
+        k = ids.index(i)
+        lo = max(0, min(k - limit // 2, len(ids) - limit))
+        return ids[lo:lo + limit]
+
     def neighbours(self, i: int, before: int = 2, after: int = 2) -> list[int]:
         """Indices of the passages around passage ``i`` in its speech, ``i`` included."""
         ids = self.docs[self.passages[i].doc_id]

@@ -29,9 +29,11 @@ class Filters:
     doc_ids: list[str] = field(default_factory=list)
     date_from: str | None = None
     date_to: str | None = None
+    """Date bounds (YYYY-MM-DD). Speeches without a known date are excluded when a bound is set."""
+    occasions: list[str] = field(default_factory=list)
 
     def active(self) -> bool:
-        return bool(self.sources or self.doc_ids or self.date_from or self.date_to)
+        return bool(self.sources or self.doc_ids or self.date_from or self.date_to or self.occasions)
 
     def allows(self, p) -> bool:
         c = p.citation
@@ -42,6 +44,8 @@ class Filters:
         if self.date_from and (not c.date or c.date < self.date_from):
             return False
         if self.date_to and (not c.date or c.date > self.date_to):
+            return False
+        if self.occasions and c.occasion not in self.occasions:
             return False
         return True
 
