@@ -71,7 +71,8 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self._query_prompt, 32, False)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer(self._prefix + text, add_special_tokens=True)["input_ids"])
+        # verbose=False: counting a long paragraph before it is split is expected, not an error
+        return len(self.model.tokenizer(self._prefix + text, add_special_tokens=True, verbose=False)["input_ids"])
 
 
 class FakeEmbedder:

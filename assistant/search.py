@@ -147,21 +147,32 @@ class Searcher:
         return self._run(q, qvec, k, mode, filters, exclude=set(), abstain=self.settings.abstain)
 
     def similar(self, text: str, k: int | None = None, mode: str | None = None,
-                filters: Filters | None = None) -> SearchResult:
-        """Passages that say the same as ``text``, excluding ``text`` itself when it is from the corpus."""
+                filters: Filters | None = None, exclude_ids: list[str] | None = None) -> SearchResult:
+        """Passages that say the same as ``text``, excluding ``text`` itself when it is from the corpus.
+
+        ``exclude_ids`` names the query's own passages when the caller knows them (the app's
+        相似段落 action); otherwise they are found by text."""
         t = self._clean(text, "段落")
-        exclude = self._self_matches(t)
+        if exclude_ids is not None:
+            exclude = {self.index.by_id[i] for i in exclude_ids if i in self.index.by_id}
+        else:
+            exclude = self._self_matches(t)
         qvec = self.embedder.embed_passages([t])[0]
         return self._run(t, qvec, k, mode, filters, exclude=exclude, abstain=False)
 
     def _self_matches(self, text: str) -> set[int]:
-        """Passages that are the query paragraph (or a piece of it), and their template copies' own
-        position — the query is not its own neighbour."""
+        """The passages the pasted text was taken from: passages it contains or that contain it.
+
+        When the same wording occurs in several speeches (a template), only the first speech's
+        copy counts as the query itself; the other copies are exactly what the user looks for."""
         sq = _squash(text)
         if len(sq) < 8:
             return set()
-        hits = {i for i, s in enumerate(self._squashed) if len(s) >= 8 and (s in sq or sq in s)}
-        return hits
+        hits = [i for i, s in enumerate(self._squashed) if len(s) >= 8 and (s in sq or sq in s)]
+        if not hits:
+            return set()
+        first_doc = self.index.passages[hits[0]].doc_id
+        return {i for i in hits if self.index.passages[i].doc_id == first_doc}
 
     def _run(self, q: str, qvec: np.ndarray, k: int | None, mode: str | None, filters: Filters | None,
              exclude: set[int], abstain: bool) -> SearchResult:
