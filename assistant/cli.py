@@ -13,6 +13,15 @@ from .settings import Settings
 log = logging.getLogger("assistant")
 
 
+def quiet_libraries() -> None:
+    """Keep third-party chatter out of the user's terminal (the CLI and app own logging)."""
+    import bm25s  # noqa: F401  -- it sets its own logger to DEBUG on import; undo that after
+
+    for noisy in ("sentence_transformers", "httpx", "jieba", "filelock", "datasketch", "faiss.loader",
+                  "bm25s", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m assistant", description="讲稿检索助手: search Chinese speeches")
     p.add_argument("--settings", help="a TOML settings file (default: assistant.toml or $ASSISTANT_SETTINGS)")
@@ -77,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("sentence_transformers", "httpx", "jieba", "filelock", "datasketch", "faiss.loader", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
     try:
         settings = Settings.load(args.settings)
         if args.cmd == "build":

@@ -39,7 +39,9 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str | Path, name: str | None = None, fingerprint: str = ""):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # loading takes seconds; a per-tensor bar is noise
         self.model = SentenceTransformer(str(model), device="cpu")
         self.name = name or str(model)
         self.fingerprint = fingerprint or self.name

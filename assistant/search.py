@@ -72,14 +72,16 @@ class Searcher:
 
     # --- validation -----------------------------------------------------------------
     def _clean(self, text: str, what: str) -> str:
+        """Validate a query or pasted paragraph; ``what`` is 问题 or 段落."""
+        en = {"问题": "query", "段落": "paragraph"}.get(what, "text")
         if text is None or not str(text).strip():
-            raise QueryError(f"{what}为空：请输入要检索的内容 (the {what} is empty)")
+            raise QueryError(f"{what}为空：请输入要检索的内容 (the {en} is empty)")
         text = str(text).strip()
         if len(text) > self.settings.max_query_chars:
             raise QueryError(f"{what}过长（{len(text)} 字），请缩短到 {self.settings.max_query_chars} 字以内 "
-                             f"(the {what} is longer than {self.settings.max_query_chars} characters)")
+                             f"(the {en} is longer than {self.settings.max_query_chars} characters)")
         if not _WORDY.search(text):
-            raise QueryError(f"{what}只含标点或符号，没有可检索的文字 (the {what} has no words to search for)")
+            raise QueryError(f"{what}只含标点或符号，没有可检索的文字 (the {en} has no words to search for)")
         return to_simplified(text)
 
     # --- rankers --------------------------------------------------------------------
