@@ -66,3 +66,22 @@ def test_calibration_recorded(real):
     assert cal["n"] >= 50 and 2.0 < cal["tau_dense"] < 5.0
     # a heading's own speech makes its best match stand out more than when it is held out
     assert cal["present_z"][2] > cal["null_z"][2]
+
+
+def test_every_passage_fits_the_model_window(real):
+    from assistant.chunk import embed_text
+
+    emb, limit = real.embedder, real.settings.chunk_max_tokens
+    assert limit <= emb.max_tokens == 512
+    counts = [emb.count_tokens(embed_text(p.context, p.text)) for p in real.index.passages]
+    assert max(counts) <= limit
+    # the long paragraphs of the collection file really were split
+    assert any(p.citation.parts and p.citation.parts > 1 for p in real.index.passages)
+
+
+def test_stopword_only_and_mixed_queries_are_handled(real):
+    for q in ("的了吗", "How do 乡镇人大 supervise?", "鄉鎮人大監督怎麼做"):
+        res = real.search(q)
+        assert res.abstained or res.hits
+    trad = real.search("鄉鎮人大監督怎麼做", k=5)
+    assert any("监督" in h.passage.text for h in trad.hits)
