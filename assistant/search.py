@@ -176,6 +176,49 @@ class Searcher:
         first_doc = self.index.passages[hits[0]].doc_id
         return {i for i in hits if self.index.passages[i].doc_id == first_doc}
 
+    def _fuse(self, q: str, mode: str, dense_all, bm, d_idx, b_order, mask) -> dict[int, float]:
+        """Candidate -> score for the mode (dense cosine, BM25, or the fused hybrid score)."""
+        if mode == "dense":
+            return {int(i): float(dense_all[i]) for i in d_idx}
+        if mode == "bm25":
+            fused = {int(i): float(bm[i]) for i in b_order}
+        elif self.settings.fusion == "rrf":
+            fused, rk = {}, self.settings.rrf_k
+            for r, i in enumerate(d_idx):
+                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.dense_weight / (rk + r + 1)
+            for r, i in enumerate(b_order):
+                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.bm25_weight / (rk + r + 1)
+        else:
+            fused = self._zfuse(dense_all, bm, d_idx, b_order, mask)
+        matches = self._phrase_matches(q, mask) if self.settings.phrase_boost else []
+        if matches:
+            lo, hi = min(fused.values(), default=0.0), max(fused.values(), default=1.0)
+            lift = self.settings.phrase_boost * ((hi - lo) or 1.0)
+            for i in matches:
+                fused[i] = fused.get(i, lo) + lift
+        return fused
+
+    def _fold_templates(self, ranked: list[int], fused: dict, k: int, dense_all, bm, mask) -> list[Hit]:
+        """The top ``k`` hits, one per template group; the group's other members become
+        ``duplicates`` ("另见 N 处"), also those outside the candidate list."""
+        allowed = (lambda j: True) if mask is None else (lambda j: bool(mask[j]))
+        hits: list[Hit] = []
+        by_group: dict[int, Hit] = {}
+        for i in ranked:
+            g = self.index.groups[i] if self.settings.dedupe else i
+            if g in by_group:
+                continue
+            h = Hit(passage=self.index.passages[i], score=fused[i], dense=float(dense_all[i]), bm25=float(bm[i]))
+            by_group[g] = h
+            hits.append(h)
+            if len(hits) == k:
+                break
+        if self.settings.dedupe:
+            for g, h in by_group.items():
+                h.duplicates = [self.index.passages[j] for j in self.index.members[g]
+                                if self.index.passages[j].id != h.passage.id and allowed(j)]
+        return hits
+
     def _run(self, q: str, qvec: np.ndarray, k: int | None, mode: str | None, filters: Filters | None,
              exclude: set[int], abstain: bool) -> SearchResult:
         k = k or self.settings.top_k
@@ -184,38 +227,14 @@ class Searcher:
         mode = mode or self.settings.mode
         if mode not in ("dense", "bm25", "hybrid"):
             raise QueryError(f"unknown mode {mode!r}: use dense, bm25 or hybrid")
-        n = len(self.index)
         mask = self._mask(filters, exclude)
         ncand = max(self.settings.candidates, k * 4)
-        tokens = self.index.tokenizer(q)
-        d_idx, d_sc = self._dense(qvec, ncand, mask)
-        bm = self._bm25(tokens, mask)
-        dense_all = self.index.vectors @ qvec.astype(np.float32)
-
+        d_idx, _ = self._dense(qvec, ncand, mask)
+        bm = self._bm25(self.index.tokenizer(q), mask)
         b_order = np.argsort(-bm, kind="stable")
         b_order = b_order[bm[b_order] > 0][:ncand]
-        if mode == "dense":
-            ranked = list(d_idx)
-            fused = {int(i): float(s) for i, s in zip(d_idx, d_sc)}
-        elif mode == "bm25":
-            ranked = list(b_order)
-            fused = {int(i): float(bm[i]) for i in b_order}
-        elif self.settings.fusion == "rrf":
-            fused = {}
-            rk = self.settings.rrf_k
-            for r, i in enumerate(d_idx):
-                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.dense_weight / (rk + r + 1)
-            for r, i in enumerate(b_order):
-                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.bm25_weight / (rk + r + 1)
-            ranked = sorted(fused, key=lambda i: -fused[i])
-        else:
-            fused = self._zfuse(dense_all, bm, d_idx, b_order, mask)
-            ranked = sorted(fused, key=lambda i: -fused[i])
-        if self.settings.phrase_boost and mode != "dense":
-            for i in self._phrase_matches(q, mask):
-                fused[i] = fused.get(i, min(fused.values(), default=0.0)) + self.settings.phrase_boost * (
-                    max(fused.values(), default=1.0) - min(fused.values(), default=0.0) or 1.0)
-            ranked = sorted(fused, key=lambda i: -fused[i])
+        dense_all = self.index.vectors @ qvec.astype(np.float32)
+        fused = self._fuse(q, mode, dense_all, bm, d_idx, b_order, mask)
 
         pool = list(dict.fromkeys([int(i) for i in d_idx[:5]] + [int(i) for i in b_order[:5]]))
         ev = collect(q, self.index, dense_all, pool, mask)
@@ -223,27 +242,5 @@ class Searcher:
         if abstain and support < 1.0:
             return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode,
                                 evidence=ev.as_dict())
-
-        hits: list[Hit] = []
-        by_group: dict[int, Hit] = {}
-        for i in ranked:
-            i = int(i)
-            p = self.index.passages[i]
-            g = self.index.groups[i] if self.settings.dedupe else i
-            if g in by_group:
-                by_group[g].duplicates.append(p)
-                continue
-            if len(hits) >= k:
-                continue  # keep scanning: later members still join shown groups
-            h = Hit(passage=p, score=fused[i], dense=float(dense_all[i]), bm25=float(bm[i]))
-            by_group[g] = h
-            hits.append(h)
-        # template copies outside the candidate list are still "另见" of a shown group
-        if self.settings.dedupe:
-            for h in hits:
-                i = self.index.by_id[h.passage.id]
-                have = {h.passage.id} | {d.id for d in h.duplicates}
-                for j in self.index.members[self.index.groups[i]]:
-                    if self.index.passages[j].id not in have and j not in exclude:
-                        h.duplicates.append(self.index.passages[j])
+        hits = self._fold_templates(sorted(fused, key=lambda i: -fused[i]), fused, k, dense_all, bm, mask)
         return SearchResult(query=q, hits=hits, support=support, mode=mode, evidence=ev.as_dict())
