@@ -85,3 +85,22 @@ def test_stopword_only_and_mixed_queries_are_handled(real):
         assert res.abstained or res.hits
     trad = real.search("鄉鎮人大監督怎麼做", k=5)
     assert any("监督" in h.passage.text for h in trad.hits)
+
+
+def test_any_sentence_transformers_folder_can_be_the_model(real, settings):
+    """A model given as a folder path (here the converted e5 folder itself) builds its own
+    index, recorded in the manifest; the default model then refuses that index."""
+    from assistant.embed import SentenceTransformerEmbedder, load_embedder
+    from assistant.errors import IndexMismatch
+    from assistant.index import build, load
+
+    folder = str(real.settings.model_dir)
+    custom = settings.replace(model=folder)
+    emb = load_embedder(custom, progress=False)
+    assert isinstance(emb, SentenceTransformerEmbedder) and emb.name == folder and emb.dim == 384
+    index = build(custom, emb, progress=False)
+    assert index.manifest["model"]["name"] == folder
+    res = Searcher(index, emb, custom.replace(abstain=False)).search("人大监督有哪些形式", k=1)
+    assert "监督" in res.hits[0].passage.text
+    with pytest.raises(IndexMismatch, match="build --force"):
+        load(custom, real.embedder)
