@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     try:
         settings = Settings.load(args.settings)
+    except (ValueError, OSError) as e:  # bad TOML, unknown key, invalid value, missing file
+        print(f"错误 / error: settings: {e}", file=sys.stderr)
+        return 2
+    try:
         if args.cmd == "build":
             from .embed import load_embedder
             from .index import ensure

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +74,6 @@ class Settings:
     max_upload_mb: int = 20
     log_level: str = "INFO"
 
-    extra: dict = field(default_factory=dict, repr=False)
-
     def __post_init__(self) -> None:
         self.corpus_dir = Path(self.corpus_dir)
         self.index_dir = Path(self.index_dir)
@@ -99,7 +97,7 @@ class Settings:
                 values.update(tomllib.load(fh))
         elif file:
             raise FileNotFoundError(f"settings file not found: {path}")
-        names = {f.name: f for f in fields(cls) if f.name != "extra"}
+        names = {f.name: f for f in fields(cls)}
         for name, f in names.items():
             env = os.environ.get(f"ASSISTANT_{name.upper()}")
             if env is not None:
