@@ -1,8 +1,11 @@
-"""Tests of app.py: the render helpers (escaping, highlighting, abstention), the follow-up
-rewrite, input parsing, and the named API endpoints through ``gradio_client`` against the
-app served on a free loopback port over a tiny temporary corpus with the fake embedder."""
+"""Tests of app.py: the render helpers (escaping, highlighting, abstention, the copy-citation
+attribute, the section context, streaming), input parsing, uploads and removals through the
+handler core, and the named API endpoints through ``gradio_client`` against the app served
+on a free loopback port over a tiny temporary corpus with the fake embedder."""
 import socket
 import sys
+import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import app  # noqa: E402
+from assistant import conversation  # noqa: E402
 from assistant.errors import AssistantError, QueryError  # noqa: E402
 from assistant.search import NO_ANSWER  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
@@ -152,30 +156,90 @@ def test_header_counts_speeches_and_paragraphs_and_shows_rewrite():
     assert "改写" not in app.render_header(res, question=res.query)
 
 
-def test_context_marks_the_hit(app_searcher):
+def test_context_is_the_section_with_the_hit_marked(app_searcher):
     index = app_searcher.index
     i = index.by_id["01_renda:4"]
     out = app.render_context(index, i, ["监督"])
     assert "展开上下文" in out and out.count("ctx-hit") == 1
-    assert "第5段" in out and "第1段" in out and "一、加强乡镇人大监督工作" in out
+    assert "一、加强乡镇人大监督工作" in out and "第4段（命中）" in out and "第5段" in out
+    # only section 一: not the opening paragraph, not section 二
+    assert "今天召开" not in out and "代表之家" not in out and "二、发挥人大代表作用" not in out
+    assert "<mark>监督</mark>" in out and "本节的全部 2 段" in out
 
 
-def test_followup_rewrite(app_searcher):
+def test_context_is_limited_around_the_hit(app_searcher):
+    index = app_searcher.index
+    out = app.render_context(index, index.by_id["02_xinfang:5"], [], limit=1)
+    assert out.count('class="ctx-p') == 1 and "ctx-hit" in out and "&lt;script&gt;" in out
+
+
+def test_copy_citation_format():
+    c = Citation(title="乡镇人大工作会议讲话", source="01_renda.txt", paragraph=5, number=2,
+                 headings=("一、加强乡镇人大监督工作", "（一）坚持依法监督"), date="2021-03-05", page=3)
+    p = Passage(id="d:5", doc_id="d", text="监督工作要依法进行。\n", citation=c, position=4)
+    assert app.copy_citation(p) == ("《乡镇人大工作会议讲话》篇2，一、加强乡镇人大监督工作 › （一）坚持依法监督，"
+                                    "第5段（2021-03-05，01_renda.txt 第3页）：“监督工作要依法进行。”")
+    bare = Passage(id="e:1", doc_id="e", text="正文", citation=Citation(title="讲话", source="e.txt", paragraph=1),
+                   position=0)
+    assert app.copy_citation(bare) == "《讲话》，第1段（e.txt）：“正文”"
+    assert app.citation_text(c) == ("《乡镇人大工作会议讲话》 篇2 · 一、加强乡镇人大监督工作 › （一）坚持依法监督 · "
+                                    "第5段 · 2021-03-05 · 01_renda.txt 第3页")
+
+
+class _Buttons(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.buttons = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "button":
+            self.buttons.append(dict(attrs))
+
+
+def test_copy_citation_attribute_is_escaped():
+    nasty = f'他说："要\'落实\'" & {SCRIPT} {IMG}'
+    hit = make_hit(text=nasty)
+    out = app.render_card(hit, ["落实"], rank=1)
+    for raw in (SCRIPT, IMG, '"要', "'落实'"):
+        assert raw not in out
+    parser = _Buttons()
+    parser.feed(out)
+    buttons = {b["class"]: b for b in parser.buttons}
+    # the attribute holds exactly the citation: the quotes cannot end it early, no markup leaks
+    assert buttons["copy-cite"]["value"] == app.copy_citation(hit.passage)
+    assert nasty in buttons["copy-cite"]["value"] and IMG in buttons["copy-cite"]["value"]
+    assert buttons["sim-hit"]["value"] == "x:3"
+    assert set(buttons["copy-cite"]) == {"type", "class", "title", "value"}  # no on* handler of ours
+
+
+def test_reply_streams_header_then_cards(app_searcher):
+    res = app_searcher.search("乡镇人大监督怎么做", k=3)
+    steps = list(app.stream_result(res, ["监督"], app_searcher.index, question="乡镇人大监督怎么做"))
+    assert len(steps) == 3
+    assert "个段落支持此回答" in steps[0] and 'class="card"' not in steps[0] and "done" not in steps[0]
+    assert steps[1].count('class="card"') == 1 and 'class="reply done"' not in steps[1]
+    assert steps[2].count('class="card"') == 3 and steps[2].startswith('<div class="reply done">')
+    assert app.render_result(res, ["监督"], app_searcher.index) == steps[2]
+    abstained = SearchResult(query="火星", hits=[], abstained=True, reason=NO_ANSWER)
+    assert [s.startswith('<div class="reply done">') for s in app.stream_result(abstained, [])] == [True]
+
+
+def test_followup_rewrite_comes_from_conversation(app_searcher):
+    assert app.rewrite_followup is conversation.rewrite_followup
     tok = app_searcher.index.tokenizer
     assert app.rewrite_followup("那具体有哪些形式？", "乡镇人大监督怎么做", tok) == "乡镇人大 监督 那具体有哪些形式？"
     assert app.rewrite_followup("如何做好信访稳定工作", "乡镇人大监督怎么做", tok) == "如何做好信访稳定工作"
-    assert app.rewrite_followup("那具体有哪些形式？", None, tok) == "那具体有哪些形式？"
-    assert app.rewrite_followup("这些工作由谁负责呢？", "如何做好信访稳定工作", tok) == "做好 信访稳定 这些工作由谁负责呢？"
-    for standalone in ("再就业政策", "6.25亿元", "如何做好信访稳定工作"):
-        assert not app.is_follow_up(standalone)
 
 
 def test_input_parsing():
     assert app.parse_filters() is None
     f = app.parse_filters(["a.txt"], "d1, d2", "2021-01-01", "")
     assert f.sources == ["a.txt"] and f.doc_ids == ["d1", "d2"] and f.date_from == "2021-01-01"
+    assert app.parse_filters(occasions=["乡镇人大工作会议"]).occasions == ["乡镇人大工作会议"]
     with pytest.raises(QueryError):
         app.parse_filters(date_to="2021/1/1")
+    with pytest.raises(QueryError):
+        app.parse_filters(date_from="2022-01-01", date_to="2021-01-01")
     with pytest.raises(QueryError):
         app.parse_k(0, 5)
     assert app.parse_k(None, 5) == 5 and app.parse_k("3", 5) == 3
@@ -186,10 +250,110 @@ def test_input_parsing():
         app.parse_auth("nopassword")
 
 
-def test_corpus_rows(app_searcher):
-    rows = {r[0]: r for r in app.corpus_rows(app_searcher.index)}
-    assert rows["01_renda"][1:] == ["乡镇人大工作会议讲话", "", "2021-03-05", "01_renda.txt", 5]
-    assert len(rows) == 3
+def test_corpus_rows_and_choices(app_searcher):
+    index = app_searcher.index
+    rows = {r[0]: r for r in app.corpus_rows(index)}
+    assert rows["01_renda"][1:] == ["乡镇人大工作会议讲话", "", "2021-03-05", "乡镇人大工作会议", "", "01_renda.txt", 5]
+    assert len(rows) == 3 and len(app.CORPUS_HEADERS) == 8
+    assert "乡镇人大工作会议" in app.occasion_choices(index)
+    assert "02_xinfang.txt" in app.source_choices(index)
+
+
+def test_occasion_filter(app_searcher):
+    f = app.parse_filters(occasions="全县信访稳定工作会议")
+    res = app_searcher.search("做好工作", k=10, filters=f)
+    assert res.hits and {h.citation.occasion for h in res.hits} == {"全县信访稳定工作会议"}
+
+
+# --- uploads and removals (the handler core, over a corpus of their own) -----------------------
+
+GOOD = """全镇安全生产工作会议讲话
+时间：2024年4月2日
+一、压实安全生产责任
+各村各单位要落实安全生产主体责任，开展隐患排查整治，全年排查整改隐患三百余处，坚决遏制重特大事故发生。
+"""
+
+
+@pytest.fixture(scope="module")
+def editable(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("edit")
+    settings = tiny_settings(tmp, max_upload_mb=1)
+    return app.Live(app.load_searcher(settings)), settings, tmp
+
+
+def test_check_uploads_type_and_size(tmp_path):
+    files = {"a.txt": b"x", "b.DOCX": b"x", "c.exe": b"MZ", "noext": b"x", "big.md": b"x" * (1024 * 1024 + 1)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    ok, refused = app.check_uploads([tmp_path / n for n in files] + [tmp_path / "gone.txt"], 1)
+    assert [p.name for p in ok] == ["a.txt", "b.DOCX"]
+    text = "\n".join(refused)
+    assert "c.exe：不支持的文件类型 .exe" in text and "noext：不支持的文件类型" in text
+    assert "big.md：文件过大（1.0 MB），单个文件不能超过 1 MB" in text and "gone.txt：" in text
+
+
+def test_upload_good_and_bad_then_remove(editable):
+    live, settings, tmp = editable
+    up = tmp / "upload"
+    up.mkdir()
+    (up / "04_anquan.txt").write_text(GOOD, encoding="gb18030")  # any Chinese encoding
+    (up / "05_binary.txt").write_bytes(bytes(range(256)) * 8)
+    (up / f"06_{IMG}.exe").write_bytes(b"MZ\x90\x00")
+    (up / "07_big.txt").write_bytes(b"x" * (1024 * 1024 + 10))
+    before = live.get()
+    out = app.change_corpus(live, settings, "add", sorted(up.iterdir()))
+    assert "已加入 1 个文件" in out and "04_anquan.txt" in out
+    assert "3 个文件未加入" in out and "05_binary.txt" in out and "07_big.txt：文件过大" in out
+    assert "不支持的文件类型 .exe" in out and "<img" not in out and "&lt;img" in out
+    now = live.get()
+    assert now is not before and now.index is not before.index  # a new searcher was swapped in
+    assert "04_anquan.txt" in app.source_choices(now.index)
+    assert "05_binary.txt" not in app.source_choices(now.index)
+    assert now.search("安全生产隐患排查", k=3).hits[0].citation.source == "04_anquan.txt"
+    assert before.search("乡镇人大监督", k=1).hits  # the old searcher still answers
+
+    out = app.change_corpus(live, settings, "remove", ["04_anquan.txt", "nope.txt"])
+    assert "已删除 1 个文件" in out and "nope.txt" in out
+    assert "04_anquan.txt" not in app.source_choices(live.get().index)
+    assert not (settings.corpus_dir / "04_anquan.txt").exists()
+
+
+def test_upload_refusals_and_busy(editable, tmp_path):
+    live, settings, _ = editable
+    assert "请先选择要上传的文件" in app.change_corpus(live, settings, "add", [])
+    assert "请先选择要删除的文件" in app.change_corpus(live, settings, "remove", None)
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    out = app.change_corpus(live, settings, "add", [bad])
+    assert "未加入" in out and "bad.pdf" in out and "已加入" not in out
+    good = tmp_path / "08_good.txt"
+    good.write_text(GOOD, encoding="utf-8")
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with live.writing:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(5)
+    try:
+        assert "索引正忙" in app.change_corpus(live, settings, "add", [good])
+    finally:
+        release.set()
+        t.join()
+    assert not (settings.corpus_dir / "08_good.txt").exists()
+
+
+def test_editing_is_off_when_exposed_without_auth(editable, tmp_path):
+    live, settings, _ = editable
+    assert app.corpus_editable(settings)
+    exposed = settings.replace(host="0.0.0.0")
+    assert not app.corpus_editable(exposed) and app.corpus_editable(exposed.replace(auth="a:b"))
+    out = app.change_corpus(live, exposed, "remove", ["01_renda.txt"])
+    assert "语料编辑已关闭" in out and (settings.corpus_dir / "01_renda.txt").exists()
 
 
 # --- the served app through gradio_client ------------------------------------------------------
@@ -201,7 +365,7 @@ def test_api_lists_named_endpoints(client):
 
 def test_api_search(client):
     r = client.predict("乡镇人大监督怎么做", 3, "hybrid", api_name="/search")
-    assert r["abstained"] is False and "error" not in r
+    assert r["abstained"] is False and "error" not in r and "evidence" in r
     assert 1 <= len(r["hits"]) <= 3
     top = r["hits"][0]
     assert "监督" in top["text"] and isinstance(top["score"], float)
@@ -227,6 +391,10 @@ def test_api_filters(client):
     assert r["hits"] and {h["date"] for h in r["hits"]} == {"2023-01-10"}
     r = client.predict("发挥人大代表作用", 10, "hybrid", api_name="/search", doc_ids="01_renda")
     assert r["hits"] and all(h["id"].startswith("01_renda:") for h in r["hits"])
+    r = client.predict("做好工作", 10, "hybrid", api_name="/search", occasions="全县信访稳定工作会议")
+    assert r["hits"] and {h["occasion"] for h in r["hits"]} == {"全县信访稳定工作会议"}
+    r = client.predict("代表之家", 10, "hybrid", api_name="/similar", occasions="乡镇人大工作会议,全县信访稳定工作会议")
+    assert r["hits"] and {h["occasion"] for h in r["hits"]} <= {"乡镇人大工作会议", "全县信访稳定工作会议"}
 
 
 def test_api_similar(client):
