@@ -2,9 +2,9 @@
 the browser comes from apt: ``apt-get install -y chromium fonts-noto-cjk``).
 
 Serves the app on a free loopback port over a tiny temporary corpus with the fake embedder,
-asks a question, checks the cards, the context, a follow-up, the similar-paragraph action,
-that injected markup shows as literal text and no alert fires, and saves
-``artifacts/answer.png``.
+asks a question, checks the cards, the context, 复制引用 (the clipboard), a follow-up, the
+per-card 相似段落 action, that injected markup shows as literal text and no alert fires,
+uploads a file in the 语料 tab and finds it, and saves screenshots in ``artifacts/``.
 """
 import os
 import socket
@@ -66,6 +66,13 @@ CORPUS = {
 }
 
 
+UPLOAD = """全镇安全生产工作会议讲话
+时间：2024年4月2日
+一、压实安全生产责任
+各村各单位要落实安全生产主体责任，开展隐患排查整治，全年排查整改隐患三百余处，坚决遏制重特大事故发生。
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,7 +99,9 @@ def server(tmp_path_factory):
 def page(server):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 1200}, locale="zh-CN")
+        context = browser.new_context(viewport={"width": 1280, "height": 1200}, locale="zh-CN")
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+        pg = context.new_page()
         pg.set_default_timeout(15_000)
         pg.dialogs = []
 
@@ -108,12 +117,13 @@ def page(server):
 
 
 def ask(page, question: str, replies_before: int) -> float:
-    """Type a question, press enter, wait for the new reply; seconds from enter to the reply."""
+    """Type a question, press enter, wait until the new reply is complete (the reply streams
+    in: header, then cards; the last version is marked ``done``); seconds from enter to it."""
     box = page.locator("#question textarea")
     box.fill(question)
     t = time.perf_counter()
     box.press("Enter")
-    page.locator("#chat .reply").nth(replies_before).wait_for()
+    page.locator("#chat .reply.done").nth(replies_before).wait_for()
     return time.perf_counter() - t
 
 
@@ -128,25 +138,35 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     box.press("Enter")
     first = page.locator("#chat .card").first
     first.wait_for()
-    elapsed = time.perf_counter() - t
-    print(f"\nenter -> first result card: {elapsed * 1000:.0f} ms")
+    print(f"\nfirst card after {(time.perf_counter() - t) * 1000:.0f} ms")
+    page.locator("#chat .reply.done").first.wait_for()
     cards = page.locator("#chat .reply").nth(0).locator(".card")
     texts = cards.locator(".card-text").all_inner_texts()
     assert any("人大监督" in t for t in texts), texts
     assert first.locator("mark").count() >= 1
-    assert "01_renda.txt" in first.locator(".citation").inner_text()
+    cite = first.locator(".citation").inner_text()
+    assert "01_renda.txt" in cite and "《乡镇人大工作会议讲话》" in cite and "段" in cite
     assert "个段落支持此回答" in page.locator("#chat .result-head").first.inner_text()
 
-    # 展开上下文: the neighbouring paragraphs appear, the hit marked
+    # 展开上下文: the paragraphs of the hit's section appear, the hit marked
     first.locator("details.context > summary").click()
     ctx = first.locator(".ctx")
     ctx.wait_for(state="visible")
     assert ctx.locator(".ctx-hit").count() == 1
     assert ctx.locator(".ctx-p").count() >= 2
-    assert "一、加强乡镇人大监督工作" in ctx.inner_text()
+    assert "一、加强乡镇人大监督工作" in ctx.inner_text() and "代表之家" not in ctx.inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#chat .reply").first.evaluate("e => e.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+
+    # 复制引用: the formatted citation lands on the clipboard
+    copy = first.locator("button.copy-cite")
+    expected = copy.get_attribute("value")
+    assert expected.startswith("《乡镇人大工作会议讲话》，一、加强乡镇人大监督工作，第") and expected.endswith("”")
+    assert "（2021-03-05，01_renda.txt）：“" in expected
+    copy.click()
+    page.wait_for_function("() => document.querySelector('#chat button.copy-cite').textContent.includes('已复制')")
+    assert page.evaluate("navigator.clipboard.readText()") == expected
 
     # a follow-up is rewritten with the previous question's key terms
     ask(page, "那具体有哪些形式？", 1)
@@ -166,11 +186,11 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     err = page.locator("#chat .reply").nth(3).locator(".error")
     assert "标点" in err.inner_text() and "Traceback" not in err.inner_text()
 
-    # 相似段落 for a result card: switches to the tab and lists similar passages by speech
-    page.locator("#similar-of-hit").click()
-    out = page.locator("#similar-out .card").first
-    out.wait_for()
+    # 相似段落 on a result card: switches to the tab and lists similar passages by speech
+    page.locator("#chat .reply").nth(2).locator(".card").first.locator("button.sim-hit").click()
+    page.locator("#similar-out .card").first.wait_for()
     assert page.locator("#similar-out .group-head").count() >= 1
+    assert page.locator("#similar-out .citation").count() == page.locator("#similar-out .card").count()
     assert page.locator("#similar-text textarea").input_value().startswith("测试段落")
     page.screenshot(path=str(ARTIFACTS / "similar.png"), full_page=True)
 
@@ -185,7 +205,7 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     page.get_by_role("tab", name="问答").click()
     page.get_by_role("button", name="新话题").click()
     page.locator("#chat").get_by_text("6.25亿元").click()
-    reply = page.locator("#chat .reply").first
+    reply = page.locator("#chat .reply.done").first
     reply.wait_for()
     assert page.locator("#chat .reply").count() == 1
     assert "6.25亿元" in reply.locator(".card mark").first.inner_text()
@@ -194,5 +214,32 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     page.get_by_role("tab", name="语料").click()
     page.get_by_text(IMG_TITLE).filter(visible=True).first.wait_for()
     assert page.locator("img[src='x']").count() == 0
+    assert page.locator("#corpus-table").get_by_text("乡镇人大工作会议", exact=True).count() >= 1  # 场合
 
+    assert page.dialogs == [], f"an alert fired: {page.dialogs}"
+
+
+def test_upload_adds_a_speech(page, tmp_path):
+    upload = tmp_path / "04_anquan.txt"
+    upload.write_text(UPLOAD, encoding="utf-8")
+    page.get_by_role("tab", name="语料").click()
+    page.locator("#upload input[type=file]").set_input_files(str(upload))
+    try:
+        page.locator("#upload").get_by_text("04_anquan.txt").first.wait_for(timeout=30_000)
+    except playwright_api.TimeoutError:
+        page.screenshot(path=str(ARTIFACTS / "upload-failed.png"), full_page=True)
+        raise
+    page.locator("#upload-btn").click()
+    status = page.locator("#corpus-status .ok")
+    status.wait_for(timeout=30_000)
+    assert "已加入 1 个文件" in status.inner_text() and "04_anquan.txt" in status.inner_text()
+    page.locator("#corpus-table").get_by_text("全镇安全生产工作会议讲话").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "corpus.png"), full_page=True)
+
+    # the new speech is searchable at once
+    page.get_by_role("tab", name="问答").click()
+    replies = page.locator("#chat .reply").count()
+    ask(page, "安全生产隐患排查整治", replies)
+    first = page.locator("#chat .reply").nth(replies).locator(".card").first
+    assert "04_anquan.txt" in first.locator(".citation").inner_text()
     assert page.dialogs == [], f"an alert fired: {page.dialogs}"
