@@ -201,7 +201,10 @@ def read_file(path: Path) -> list[Document]:
     raw = read_raw(path)
     if raw.kind == "txt" and path.suffix.lower() not in TEXT_SUFFIXES:
         # content sniffing recognises a PDF or Word file under any name, but plain text
-        # under an unknown extension (.json, .py, .csv, ...) is not a speech to index
+        # under another extension is either a mislabelled file or not a speech (.json, .py)
+        if path.suffix.lower() in (".pdf", ".docx"):
+            raise IngestError(f"{path.name}: not a valid {path.suffix[1:].upper()} file "
+                              f"(the content is plain text); rename it to .txt if it is a speech")
         raise IngestError(f"{path.name}: unsupported file type {path.suffix}; supported: "
                           ".txt, .docx, .pdf, .html/.htm, .md")
     if raw.kind == "txt":
