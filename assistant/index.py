@@ -231,7 +231,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
                               (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
         passages = chunk_corpus(docs, settings, embedder, JsonCache(_cache_dir(settings) / "chunks.json"))
         log.info("%d speeches -> %d passages", len(docs), len(passages))
-        texts = [embed_text(p.context, p.text) if settings.embed_context else p.text for p in passages]
+        texts = [lexical_text(p) for p in passages]  # the context is empty when embed_context is off
         t_embed = time.time()
         vectors = embed_passages_cached(texts, embedder, settings, progress)
         t_embed = time.time() - t_embed
@@ -260,17 +260,22 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
         target = root / "builds" / build_id
         tmp = root / "builds" / (build_id + ".partial")
         tmp.mkdir(parents=True)
-        with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
-            for p in passages:
-                fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
-        np.save(tmp / "vectors.npy", vectors)
-        faiss.write_index(fx, str(tmp / "faiss.index"))
-        bm25.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / "terms.json").write_text(json.dumps(tokenizer.extra_words, ensure_ascii=False), "utf-8")
-        (tmp / "groups.json").write_text(json.dumps(groups), "utf-8")
-        manifest["seconds"]["total"] = round(time.time() - t0, 2)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
-        os.replace(tmp, target)
+        try:
+            with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
+                for p in passages:
+                    fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+            np.save(tmp / "vectors.npy", vectors)
+            faiss.write_index(fx, str(tmp / "faiss.index"))
+            bm25.save(str(tmp / "bm25"), show_progress=False)
+            (tmp / "terms.json").write_text(json.dumps(tokenizer.extra_words, ensure_ascii=False), "utf-8")
+            (tmp / "groups.json").write_text(json.dumps(groups), "utf-8")
+            manifest["seconds"]["total"] = round(time.time() - t0, 2)
+            # the manifest last: a folder without one is never a usable build
+            (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         _switch_current(root, target)
         _prune(root, keep=target)
         log.info("index built in %.1fs: %s", time.time() - t0, target)
