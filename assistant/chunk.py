@@ -50,6 +50,8 @@ def _is_heading(text: str, level: int | None) -> bool:
     if level is None or len(text) > HEADING_MAX_CHARS:
         return False
     body = text.rstrip("。.!！:：")
+    if re.search(r"[:：].{6,}", body):
+        return False  # "1、电量:计划完成82亿千瓦时,增长8.79%" is a lead with its content
     return not re.search(r"[。！？!?；;]", body)
 
 
@@ -59,6 +61,9 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
     units: list[_Unit] = []
     pending: list[tuple[str, int]] = []  # short paragraphs waiting for the next body
     flags = doc.meta.get("heading_flags") or []
+    # the latest heading while nothing has been written under it yet: if the next heading is
+    # not deeper, it was a one-line point ("2、售电均价:……") rather than a title, and becomes a passage
+    orphan: tuple[int, _Unit] | None = None
     for n, para in enumerate(doc.paragraphs, start=1):
         lv = heading_level(para)
         level = lv[0] if lv else None
@@ -67,10 +72,14 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
             # a heading by the file's own markup (docx style, md #, html h2) without a 公文 marker
             lv, level = (0, ""), 0
         if flagged or _is_heading(para, level):
+            if orphan and level <= orphan[0]:
+                units.append(orphan[1])  # the previous heading got no body: keep its words
             while stack and stack[-1][0] >= level:
                 stack.pop()
+            orphan = (level, _Unit(para, n, tuple(h for _, _, h in stack), tuple(m for _, m, _ in stack)))
             stack.append((level, lv[1], para.rstrip("。.")))
             continue
+        orphan = None
         if len(para) < short_chars and not lv:
             pending.append((para, n))
             continue
@@ -94,6 +103,8 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
         text = "".join(p for p, _ in pending) + para
         pending = []
         units.append(_Unit(text, first, headings, labels))
+    if orphan and not pending:
+        units.append(orphan[1])
     if pending:
         tail = "".join(p for p, _ in pending)
         if units:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .abstain import collect, support as support_score, tau_dense
+from .abstain import collect, idf_weights, support as support_score, thresholds
 from .embed import Embedder
 from .errors import QueryError
 from .index import Index
@@ -68,7 +68,8 @@ class Searcher:
         self.settings = settings
         self._squashed = [_squash(p.text) for p in index.passages]
         self._bare = [_bare(p.text) for p in index.passages]
-        self._tau = tau_dense(index.manifest.get("calibration", {}), settings.abstain_null_quantile)
+        self._tau_z, self._tau_top = thresholds(index.manifest.get("calibration", {}),
+                                                settings.abstain_null_quantile, settings.abstain_domain_quantile)
 
     # --- validation -----------------------------------------------------------------
     def _clean(self, text: str, what: str) -> str:
@@ -118,7 +119,20 @@ class Searcher:
             scores = np.where(mask, scores, 0.0)
         return scores
 
-    def _zfuse(self, dense_all, bm, d_idx, b_order, mask) -> dict[int, float]:
+    def _lexical_match(self, q: str, b_order) -> float:
+        """Share of the query's IDF-weighted words that BM25's best passage contains: how far
+        the lexical ranker's evidence deserves trust for this query. A paraphrased question
+        ("乡里的人大该配几个专门干事") shares few words with its answer, so BM25's top hits are
+        noise there; an exact term or figure is matched in full."""
+        terms = self.index.tokenizer.content_terms(q)
+        if not terms or not len(b_order):
+            return 0.0
+        idf = idf_weights(self.index, terms)
+        top = self.index.passages[int(b_order[0])]
+        text = top.context + top.text
+        return sum(idf[t] for t in terms if t in text) / (sum(idf.values()) or 1.0)
+
+    def _zfuse(self, dense_all, bm, d_idx, b_order, mask, bm25_weight: float) -> dict[int, float]:
         """Weighted sum of each ranker's score standardized against this query's own score
         distribution over the corpus (its null distribution), over both rankers' candidates."""
         keep = np.ones(len(dense_all), bool) if mask is None else mask
@@ -129,7 +143,7 @@ class Searcher:
         for i in set(int(x) for x in d_idx) | set(int(x) for x in b_order):
             zd = (dense_all[i] - d_mu) / d_sd
             zb = (bm[i] - b_mu) / b_sd if bm[i] > 0 else 0.0
-            out[i] = float(self.settings.dense_weight * zd + self.settings.bm25_weight * max(zb, 0.0))
+            out[i] = float(self.settings.dense_weight * zd + bm25_weight * max(zb, 0.0))
         return out
 
     def _phrase_matches(self, q: str, mask) -> list[int]:
@@ -189,7 +203,10 @@ class Searcher:
             for r, i in enumerate(b_order):
                 fused[int(i)] = fused.get(int(i), 0.0) + self.settings.bm25_weight / (rk + r + 1)
         else:
-            fused = self._zfuse(dense_all, bm, d_idx, b_order, mask)
+            wb = self.settings.bm25_weight
+            if self.settings.fusion == "adaptive":
+                wb *= self._lexical_match(q, b_order)
+            fused = self._zfuse(dense_all, bm, d_idx, b_order, mask, wb)
         matches = self._phrase_matches(q, mask) if self.settings.phrase_boost else []
         if matches:
             lo, hi = min(fused.values(), default=0.0), max(fused.values(), default=1.0)
@@ -238,7 +255,8 @@ class Searcher:
 
         pool = list(dict.fromkeys([int(i) for i in d_idx[:5]] + [int(i) for i in b_order[:5]]))
         ev = collect(q, self.index, dense_all, pool, mask)
-        support = support_score(ev, self._tau, self.settings.abstain_coverage)
+        support = support_score(ev, self._tau_z, self._tau_top, self.settings.abstain_coverage,
+                                self.settings.abstain_domain_coverage)
         if abstain and support < 1.0:
             return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode,
                                 evidence=ev.as_dict())

@@ -47,9 +47,11 @@ class Settings:
     """Longer queries are refused with a message (a pasted speech section fits)."""
     mode: str = "hybrid"
     """Retrieval mode: ``dense``, ``bm25`` or ``hybrid``."""
-    fusion: str = "zscore"
-    """How hybrid mode combines the rankers: ``rrf`` (reciprocal rank fusion) or ``zscore``
-    (weighted sum of scores standardized against the query's own score distribution)."""
+    fusion: str = "adaptive"
+    """How hybrid mode combines the rankers: ``rrf`` (reciprocal rank fusion), ``zscore``
+    (weighted sum of scores standardized against the query's own score distribution), or
+    ``adaptive`` (zscore with the BM25 weight scaled by how much of the query BM25's best
+    passage actually contains)."""
     phrase_boost: float = 0.5
     """Lift for passages containing the whole (short) query verbatim, as a share of the score range."""
     rrf_k: float = 60.0
@@ -62,11 +64,16 @@ class Settings:
     dedupe_threshold: float = 0.8
     """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
     abstain: bool = True
-    abstain_null_quantile: float = 0.8
-    """Abstain only when the best dense match is no more distinctive than this quantile of
-    matches for questions whose answer was held out of the corpus (see assistant.abstain) ..."""
-    abstain_coverage: float = 0.3
+    abstain_domain_quantile: float = 0.02
+    """Out of domain: the best cosine is below this quantile of what in-domain questions reach
+    with their own speech held out (see assistant.abstain) ..."""
+    abstain_domain_coverage: float = 0.6
     """... and the best passages hold less than this share of the query's IDF-weighted words."""
+    abstain_null_quantile: float = 0.8
+    """Not distinctive: the best match stands out of the query's own similarity distribution
+    no more than this quantile of held-out questions ..."""
+    abstain_coverage: float = 0.15
+    """... and the best passages hold less than this share of the query's words."""
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None
@@ -80,6 +87,8 @@ class Settings:
         if self.model_dir is None:
             self.model_dir = self.index_dir / "models" / "multilingual-e5-small"
         self.model_dir = Path(self.model_dir)
+        if self.fusion not in ("rrf", "zscore", "adaptive"):
+            raise ValueError(f"fusion must be rrf, zscore or adaptive, not {self.fusion!r}")
         if self.mode not in ("dense", "bm25", "hybrid"):
             raise ValueError(f"mode must be dense, bm25 or hybrid, not {self.mode!r}")
         if not 16 <= self.chunk_max_tokens <= 512:

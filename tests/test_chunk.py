@@ -85,3 +85,22 @@ def test_collection_title_not_in_context():
     assert any("三、突出重点,注重实效" in p.context for p in ps)
     c = next(p for p in ps if p.text.startswith("(一)在讲求监督的力度上")).citation
     assert str(c).startswith("《乡镇人大工作会议讲话》 篇2 · 三、(一) · 第")
+
+
+def test_one_line_points_are_passages_not_lost_headings():
+    doc = Document(id="d", title="营销工作会议讲话", source="d.txt", paragraphs=[
+        "三、主要任务",
+        "1、电量:计划完成82亿千瓦时,增长8.79%,力争实现两位数增长。",
+        "2、售电均价",
+        "3、线损率",
+        "要继续加大普查稽查力度,加强计量装置改造,把线损率降下来。",
+        "四、保障措施",
+    ])
+    units = structure(doc, short_chars=10)
+    texts = [u.text for u in units]
+    assert "1、电量:计划完成82亿千瓦时,增长8.79%,力争实现两位数增长。" in texts  # a lead with content
+    assert "2、售电均价" in texts           # a heading with nothing under it keeps its words
+    assert "3、线损率" not in texts         # a real heading: context of the body below
+    assert units[-2].labels == ("三、", "3、")
+    assert texts[-1] == "四、保障措施"      # the last heading, empty, is kept too
+    assert [u.paragraph for u in units] == [2, 3, 5, 6]

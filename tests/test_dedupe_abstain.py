@@ -1,7 +1,7 @@
 """Template grouping and the abstention rule, on small hand-made inputs."""
 import numpy as np
 
-from assistant.abstain import Evidence, calibrate, dense_z, support, tau_dense
+from assistant.abstain import Evidence, calibrate, dense_z, support, thresholds
 from assistant.dedupe import jaccard, shingles, template_groups
 
 
@@ -28,19 +28,24 @@ def test_dense_z_against_the_query_distribution():
     assert z_masked < z
 
 
-def test_support_needs_either_ranker():
-    weak = Evidence(dense_top=0.86, dense_z=2.5, coverage=0.1, n_terms=4)
-    dense_only = Evidence(dense_top=0.9, dense_z=4.5, coverage=0.1, n_terms=4)
-    lexical_only = Evidence(dense_top=0.86, dense_z=2.5, coverage=0.6, n_terms=4)
-    assert support(weak, 3.4, 0.3) < 1.0
-    assert support(dense_only, 3.4, 0.3) >= 1.0
-    assert support(lexical_only, 3.4, 0.3) >= 1.0
+def test_each_test_passes_on_either_ranker():
+    # thresholds: z 3.4 / coverage 0.15 (distinctive), cosine 0.87 / coverage 0.6 (in domain)
+    def s(top, z, cov):
+        return support(Evidence(dense_top=top, dense_z=z, coverage=cov, n_terms=4), 3.4, 0.87, 0.15, 0.6)
+
+    assert s(0.90, 4.5, 0.05) >= 1.0      # paraphrase: dense is confident, no shared words
+    assert s(0.80, 2.5, 1.0) >= 1.0       # exact figure: dense weak, every word found
+    assert s(0.90, 2.5, 0.10) < 1.0       # in domain but nothing stands out, hardly a word found
+    assert s(0.85, 4.5, 0.40) < 1.0       # out of domain, some generic words found
+    assert s(0.85, 4.5, 0.70) >= 1.0      # ... unless most of the query's words are there
 
 
-def test_tau_from_null_samples():
-    cal = {"null_samples": list(np.linspace(2.0, 4.0, 101)), "tau_dense": 9.9}
-    assert abs(tau_dense(cal, 0.5) - 3.0) < 1e-6
-    assert tau_dense({}, 0.8) == 3.4
+def test_thresholds_from_null_samples():
+    cal = {"null_samples": list(np.linspace(2.0, 4.0, 101)), "tau_dense": 9.9,
+           "null_top_samples": list(np.linspace(0.8, 0.9, 101))}
+    tz, tt = thresholds(cal, 0.5, 0.1)
+    assert abs(tz - 3.0) < 1e-6 and abs(tt - 0.81) < 1e-6
+    assert thresholds({}, 0.8, 0.02) == (3.4, 0.0)  # uncalibrated: the domain test is off
 
 
 def test_calibrate_on_tiny_corpus_falls_back(searcher):
