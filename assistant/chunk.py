@@ -76,8 +76,8 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
                 units.append(orphan[1])  # the previous heading got no body: keep its words
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            orphan = (level, _Unit(para, n, tuple(h for _, _, h in stack), tuple(m for _, m, _ in stack)))
             stack.append((level, lv[1], para.rstrip("。.")))
+            orphan = (level, _Unit(para, n, tuple(h for _, _, h in stack), tuple(m for _, m, _ in stack)))
             continue
         orphan = None
         if len(para) < short_chars and not lv:
@@ -112,7 +112,33 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
         else:
             units.append(_Unit(tail, pending[0][1], tuple(h for _, _, h in stack),
                                tuple(m for _, m, _ in stack)))
-    return units
+    return _merge_points(units)
+
+
+POINT_MAX_CHARS = 60
+POINTS_MAX_CHARS = 300
+
+
+def _merge_points(units: list[_Unit]) -> list[_Unit]:
+    """Consecutive one-line points of one section ("1、电量:……" "2、售电均价:……" "4、线损:完成3.52%。")
+    become one passage: alone, each is too short to mean much and crowds out the paragraphs
+    that explain (short texts match short queries too easily)."""
+    out: list[_Unit] = []
+    run = False  # whether out[-1] is a merged run that may grow
+    for u in units:
+        prev = out[-1] if out else None
+        if (prev is not None and len(u.text) <= POINT_MAX_CHARS and heading_level(u.text)
+                and (run or (len(prev.text) <= POINT_MAX_CHARS and heading_level(prev.text)))
+                and prev.headings[:-1] == u.headings[:-1] and prev.labels[:-1] == u.labels[:-1]
+                and len(prev.text) + len(u.text) <= POINTS_MAX_CHARS):
+            if not run:  # the run is cited by the section both points belong to
+                prev.headings, prev.labels = prev.headings[:-1], prev.labels[:-1]
+            prev.text += u.text
+            run = True
+            continue
+        out.append(u)
+        run = False
+    return out
 
 
 def sentences(text: str) -> list[str]:

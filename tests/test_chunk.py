@@ -93,14 +93,25 @@ def test_one_line_points_are_passages_not_lost_headings():
         "1、电量:计划完成82亿千瓦时,增长8.79%,力争实现两位数增长。",
         "2、售电均价",
         "3、线损率",
-        "要继续加大普查稽查力度,加强计量装置改造,把线损率降下来。",
+        "要继续加大普查稽查力度,加强计量装置改造,把线损率降下来,确保全年线损指标控制在计划以内。",
         "四、保障措施",
     ])
     units = structure(doc, short_chars=10)
     texts = [u.text for u in units]
-    assert "1、电量:计划完成82亿千瓦时,增长8.79%,力争实现两位数增长。" in texts  # a lead with content
-    assert "2、售电均价" in texts           # a heading with nothing under it keeps its words
-    assert "3、线损率" not in texts         # a real heading: context of the body below
-    assert units[-2].labels == ("三、", "3、")
+    # a lead with its content and a heading with nothing under it are one-line points of
+    # section 三、: they keep their words, together, cited by that section
+    assert texts[0] == "1、电量:计划完成82亿千瓦时,增长8.79%,力争实现两位数增长。2、售电均价"
+    assert units[0].labels == ("三、",) and units[0].paragraph == 2
+    assert "3、线损率" not in texts          # a real heading: context of the body below
+    assert units[1].labels == ("三、", "3、")
     assert texts[-1] == "四、保障措施"      # the last heading, empty, is kept too
-    assert [u.paragraph for u in units] == [2, 3, 5, 6]
+    assert [u.paragraph for u in units] == [2, 5, 6]
+
+
+def test_points_of_different_sections_are_not_merged():
+    doc = Document(id="d", title="t", source="d.txt", paragraphs=[
+        "一、指标", "1、电量:完成82亿千瓦时。", "2、线损:完成3.52%。",
+        "二、任务", "1、电量:计划增长8%。",
+    ])
+    texts = [u.text for u in structure(doc, short_chars=10)]
+    assert texts == ["1、电量:完成82亿千瓦时。2、线损:完成3.52%。", "1、电量:计划增长8%。"]
