@@ -377,7 +377,8 @@ def _as_list(value) -> list[str]:
     return [str(v).strip() for v in value if str(v).strip()]
 
 
-def parse_filters(sources=None, doc_ids=None, date_from=None, date_to=None, occasions=None) -> Filters | None:
+def parse_filters(sources=None, doc_ids=None, date_from=None, date_to=None, occasions=None,
+                  places=None, speakers=None) -> Filters | None:
     """Filters from UI/API values (lists or comma-separated strings); None when nothing filters."""
     dates = []
     for name, d in (("起始日期", date_from), ("截止日期", date_to)):
@@ -388,7 +389,7 @@ def parse_filters(sources=None, doc_ids=None, date_from=None, date_to=None, occa
     if dates[0] and dates[1] and dates[0] > dates[1]:
         raise QueryError("起始日期晚于截止日期 (date_from is after date_to)")
     f = Filters(sources=_as_list(sources), doc_ids=_as_list(doc_ids), date_from=dates[0], date_to=dates[1],
-                occasions=_as_list(occasions))
+                occasions=_as_list(occasions), places=_as_list(places), speakers=_as_list(speakers))
     return f if f.active() else None
 
 
@@ -594,13 +595,13 @@ def _error_dict(query, mode, message: str) -> dict:
 
 
 def run_api(searcher: Searcher, kind: str, text, k=None, mode=None, sources="", doc_ids="",
-            date_from="", date_to="", occasions="") -> dict:
+            date_from="", date_to="", occasions="", places="", speakers="") -> dict:
     """``SearchResult.to_dict()`` for an API call, or a dict with an ``error`` message."""
     try:
         fn = searcher.search if kind == "search" else searcher.similar
         res = fn(text if isinstance(text, str) else ("" if text is None else str(text)),
                  k=parse_k(k, searcher.settings.top_k), mode=parse_mode(mode),
-                 filters=parse_filters(sources, doc_ids, date_from, date_to, occasions))
+                 filters=parse_filters(sources, doc_ids, date_from, date_to, occasions, places, speakers))
         return res.to_dict()
     except AssistantError as e:
         return _error_dict(text, mode, str(e))
@@ -707,15 +708,19 @@ def build_app(settings: Settings | None = None, searcher: Searcher | None = None
         return (status, *corpus_view(sources, doc_ids, occasions, []))
 
     def api_search(query: str, k: int = settings.top_k, mode: str = settings.mode, sources: str = "",
-                   doc_ids: str = "", date_from: str = "", date_to: str = "", occasions: str = "") -> dict:
+                   doc_ids: str = "", date_from: str = "", date_to: str = "", occasions: str = "",
+                   places: str = "", speakers: str = "") -> dict:
         """Passages that answer ``query``: SearchResult.to_dict(), or a dict with an "error" field.
-        sources / doc_ids / occasions are comma-separated; dates are YYYY-MM-DD."""
-        return run_api(live.get(), "search", query, k, mode, sources, doc_ids, date_from, date_to, occasions)
+        sources / doc_ids / occasions / places / speakers are comma-separated; dates are YYYY-MM-DD."""
+        return run_api(live.get(), "search", query, k, mode, sources, doc_ids, date_from, date_to, occasions,
+                       places, speakers)
 
     def api_similar(text: str, k: int = settings.top_k, mode: str = settings.mode, sources: str = "",
-                    doc_ids: str = "", date_from: str = "", date_to: str = "", occasions: str = "") -> dict:
+                    doc_ids: str = "", date_from: str = "", date_to: str = "", occasions: str = "",
+                    places: str = "", speakers: str = "") -> dict:
         """Paragraphs that say the same as ``text`` (same shape as /search)."""
-        return run_api(live.get(), "similar", text, k, mode, sources, doc_ids, date_from, date_to, occasions)
+        return run_api(live.get(), "similar", text, k, mode, sources, doc_ids, date_from, date_to, occasions,
+                       places, speakers)
 
     # ---- layout ----
     index = searcher.index

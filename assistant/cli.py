@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--k", type=int, default=None, help="how many results (default: settings top_k)")
         s.add_argument("--json", action="store_true", help="print JSON")
         s.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None)
+        f = s.add_argument_group("filters (repeatable)")
+        f.add_argument("--source", action="append", default=[], help="a source file name")
+        f.add_argument("--occasion", action="append", default=[], help="e.g. 全镇党员干部大会")
+        f.add_argument("--place", action="append", default=[], help="e.g. 潍坊市")
+        f.add_argument("--date-from", help="YYYY-MM-DD (speeches without a date are left out)")
+        f.add_argument("--date-to", help="YYYY-MM-DD")
 
     a = sub.add_parser("add", help="add speech files (txt, docx, pdf, html, md) to the corpus and index")
     a.add_argument("paths", nargs="+")
@@ -137,9 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{len(rows)} speeches, {sum(r['passages'] for r in rows)} passages")
             return 0
         if args.cmd in ("search", "similar"):
+            from .search import Filters
+
             searcher = _searcher(settings)
             fn = searcher.search if args.cmd == "search" else searcher.similar
-            _print_result(fn(args.text, k=args.k, mode=args.mode), args.json)
+            filters = Filters(sources=args.source, occasions=args.occasion, places=args.place,
+                              date_from=args.date_from, date_to=args.date_to)
+            _print_result(fn(args.text, k=args.k, mode=args.mode, filters=filters), args.json)
             return 0
         if args.cmd == "eval":
             from .evaluate import evaluate, format_table, read_queries

@@ -31,9 +31,12 @@ class Filters:
     date_to: str | None = None
     """Date bounds (YYYY-MM-DD). Speeches without a known date are excluded when a bound is set."""
     occasions: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+    speakers: list[str] = field(default_factory=list)
 
     def active(self) -> bool:
-        return bool(self.sources or self.doc_ids or self.date_from or self.date_to or self.occasions)
+        return bool(self.sources or self.doc_ids or self.date_from or self.date_to or self.occasions
+                    or self.places or self.speakers)
 
     def allows(self, p) -> bool:
         c = p.citation
@@ -46,6 +49,10 @@ class Filters:
         if self.date_to and (not c.date or c.date > self.date_to):
             return False
         if self.occasions and c.occasion not in self.occasions:
+            return False
+        if self.places and c.place not in self.places:
+            return False
+        if self.speakers and c.speaker not in self.speakers:
             return False
         return True
 

@@ -82,3 +82,15 @@ def test_corrupt_index_message(env, capsys):
     capsys.readouterr()
     assert main(["search", "信访"]) == 2
     assert "build --force" in capsys.readouterr().err
+
+
+def test_search_filters(env, capsys):
+    assert main(["search", "安全生产", "--json", "--source", "b.txt"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and {h["source"] for h in hits} == {"b.txt"}
+    assert main(["search", "安全生产", "--json", "--date-from", "2023-05-01", "--date-to", "2023-12-31"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and all("2023-05-01" <= h["date"] <= "2023-12-31" for h in hits)
+    assert main(["search", "安全生产", "--json", "--occasion", "全镇安全生产会议"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and {h["occasion"] for h in hits} == {"全镇安全生产会议"}
