@@ -101,3 +101,12 @@ def test_removed_build_folder_is_reported(settings, fake):
     assert read_manifest(settings) is None
     with pytest.raises(IndexMissing):
         load(settings, fake)
+
+
+def test_corrupt_caches_only_cost_time(settings, fake):
+    first = build(settings, fake, progress=False)
+    for f in (settings.index_dir / "cache").iterdir():
+        f.write_bytes(b"\x00garbage{")
+    again = build(settings, fake, progress=False)
+    assert [p.to_dict() for p in again.passages] == [p.to_dict() for p in first.passages]
+    assert np.allclose(again.vectors, first.vectors)
