@@ -62,16 +62,21 @@ def idf_weights(index, terms: list[str]) -> dict[str, float]:
     return out
 
 
-def collect(query: str, index, dense_all: np.ndarray, pool: list[int], mask: np.ndarray | None) -> Evidence:
-    """Evidence for ``query`` given its cosines and the best passages ``pool`` of both rankers."""
+def coverage(idf: dict[str, float], texts: list[str]) -> float:
+    """Share of the query's IDF weight (``idf``: term -> weight) found in any of ``texts``."""
+    total = sum(idf.values())
+    if not total:
+        return 0.0
+    return sum(w for t, w in idf.items() if any(t in x for x in texts)) / total
+
+
+def collect(idf: dict[str, float], index, dense_all: np.ndarray, pool: list[int],
+            mask: np.ndarray | None) -> Evidence:
+    """Evidence for a query (its term weights ``idf`` and cosines ``dense_all``) given the best
+    passages ``pool`` of both rankers."""
     top, z = dense_z(dense_all, mask)
-    terms = index.tokenizer.content_terms(query)
-    if not terms:
-        return Evidence(top, z, 0.0, 0)
-    idf = idf_weights(index, terms)
     texts = [index.passages[i].context + index.passages[i].text for i in pool]
-    found = sum(idf[t] for t in terms if any(t in x for x in texts))
-    return Evidence(top, z, found / (sum(idf.values()) or 1.0), len(terms))
+    return Evidence(top, z, coverage(idf, texts), len(idf))
 
 
 def thresholds(calibration: dict, z_quantile: float, domain_quantile: float) -> tuple[float, float]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .abstain import collect, idf_weights, support as support_score, thresholds
+from .abstain import collect, coverage, idf_weights, support as support_score, thresholds
 from .embed import Embedder
 from .errors import QueryError
 from .index import Index
@@ -126,18 +126,15 @@ class Searcher:
             scores = np.where(mask, scores, 0.0)
         return scores
 
-    def _lexical_match(self, q: str, b_order) -> float:
+    def _lexical_match(self, idf: dict[str, float], b_order) -> float:
         """Share of the query's IDF-weighted words that BM25's best passage contains: how far
         the lexical ranker's evidence deserves trust for this query. A paraphrased question
         ("乡里的人大该配几个专门干事") shares few words with its answer, so BM25's top hits are
         noise there; an exact term or figure is matched in full."""
-        terms = self.index.tokenizer.content_terms(q)
-        if not terms or not len(b_order):
+        if not len(b_order):
             return 0.0
-        idf = idf_weights(self.index, terms)
         top = self.index.passages[int(b_order[0])]
-        text = top.context + top.text
-        return sum(idf[t] for t in terms if t in text) / (sum(idf.values()) or 1.0)
+        return coverage(idf, [top.context + top.text])
 
     def _zfuse(self, dense_all, bm, d_idx, b_order, mask, bm25_weight: float) -> dict[int, float]:
         """Weighted sum of each ranker's score standardized against this query's own score
@@ -197,7 +194,7 @@ class Searcher:
         first_doc = self.index.passages[hits[0]].doc_id
         return {i for i in hits if self.index.passages[i].doc_id == first_doc}
 
-    def _fuse(self, q: str, mode: str, dense_all, bm, d_idx, b_order, mask) -> dict[int, float]:
+    def _fuse(self, q: str, idf: dict, mode: str, dense_all, bm, d_idx, b_order, mask) -> dict[int, float]:
         """Candidate -> score for the mode (dense cosine, BM25, or the fused hybrid score)."""
         if mode == "dense":
             return {int(i): float(dense_all[i]) for i in d_idx}
@@ -212,7 +209,7 @@ class Searcher:
         else:
             wb = self.settings.bm25_weight
             if self.settings.fusion == "adaptive":
-                wb *= self._lexical_match(q, b_order)
+                wb *= self._lexical_match(idf, b_order)
             fused = self._zfuse(dense_all, bm, d_idx, b_order, mask, wb)
         matches = self._phrase_matches(q, mask) if self.settings.phrase_boost else []
         if matches:
@@ -257,11 +254,14 @@ class Searcher:
         bm = self._bm25(self.index.tokenizer(q), mask)
         b_order = np.argsort(-bm, kind="stable")
         b_order = b_order[bm[b_order] > 0][:ncand]
+        # every cosine, not only FAISS's candidates: the query's own score distribution is the
+        # null that z-fusion and abstention measure against
         dense_all = self.index.vectors @ qvec.astype(np.float32)
-        fused = self._fuse(q, mode, dense_all, bm, d_idx, b_order, mask)
+        idf = idf_weights(self.index, self.index.tokenizer.content_terms(q))
+        fused = self._fuse(q, idf, mode, dense_all, bm, d_idx, b_order, mask)
 
         pool = list(dict.fromkeys([int(i) for i in d_idx[:5]] + [int(i) for i in b_order[:5]]))
-        ev = collect(q, self.index, dense_all, pool, mask)
+        ev = collect(idf, self.index, dense_all, pool, mask)
         support = support_score(ev, self._tau_z, self._tau_top, self.settings.abstain_coverage,
                                 self.settings.abstain_domain_coverage)
         if abstain and support < 1.0:
