@@ -2,6 +2,8 @@
 <script>), and a file whose title and file name carry an <img onerror>; one paragraph
 appears in two speeches (另见 1 处)."""
 
+import socket
+
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 
@@ -36,3 +38,18 @@ CORPUS = {
 要持续加大民生投入，办好教育、医疗、养老等民生实事，兜牢基本民生底线，让发展成果更多更公平惠及全体人民群众。
 """,
 }
+
+
+# a speech to upload in the tests
+UPLOAD = """全镇安全生产工作会议讲话
+时间：2024年4月2日
+一、压实安全生产责任
+各村各单位要落实安全生产主体责任，开展隐患排查整治，全年排查整改隐患三百余处，坚决遏制重特大事故发生。
+"""
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for a test server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

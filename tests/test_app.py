@@ -2,7 +2,6 @@
 attribute, the section context, streaming), input parsing, uploads and removals through the
 handler core, and the named API endpoints through ``gradio_client`` against the app served
 on a free loopback port over a tiny temporary corpus with the fake embedder."""
-import socket
 import sys
 import threading
 from html.parser import HTMLParser
@@ -20,7 +19,7 @@ from assistant.search import NO_ANSWER  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from assistant.types import Citation, Hit, Passage, SearchResult  # noqa: E402
 
-from tests.app_corpus import CORPUS, IMG, SCRIPT  # noqa: E402
+from tests.app_corpus import CORPUS, IMG, SCRIPT, UPLOAD, free_port  # noqa: E402
 
 
 def write_corpus(folder: Path) -> Path:
@@ -33,12 +32,6 @@ def write_corpus(folder: Path) -> Path:
 def tiny_settings(tmp: Path, **extra) -> Settings:
     """Fake embedder (like ASSISTANT_MODEL=fake), temporary corpus and index."""
     return Settings.load(model="fake", corpus_dir=write_corpus(tmp / "corpus"), index_dir=tmp / "index", **extra)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -232,11 +225,7 @@ def test_occasion_filter(app_searcher):
 
 # --- uploads and removals (the handler core, over a corpus of their own) -----------------------
 
-GOOD = """全镇安全生产工作会议讲话
-时间：2024年4月2日
-一、压实安全生产责任
-各村各单位要落实安全生产主体责任，开展隐患排查整治，全年排查整改隐患三百余处，坚决遏制重特大事故发生。
-"""
+GOOD = UPLOAD
 
 
 @pytest.fixture(scope="module")

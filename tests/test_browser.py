@@ -7,7 +7,6 @@ per-card 相似段落 action, that injected markup shows as literal text and no 
 uploads a file in the 语料 tab and finds it, and saves screenshots in ``artifacts/``.
 """
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -31,25 +30,12 @@ sys.path.insert(0, str(ROOT))
 import app  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
-from tests.app_corpus import CORPUS, IMG, SCRIPT  # noqa: E402
+from tests.app_corpus import CORPUS, IMG, SCRIPT, UPLOAD, free_port  # noqa: E402
 
 ARTIFACTS = ROOT / "artifacts"
 IMG_TITLE = IMG + "经济工作会议讲话"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
-
-
-UPLOAD = """全镇安全生产工作会议讲话
-时间：2024年4月2日
-一、压实安全生产责任
-各村各单位要落实安全生产主体责任，开展隐患排查整治，全年排查整改隐患三百余处，坚决遏制重特大事故发生。
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
