@@ -14,12 +14,17 @@ figure that the dense model ranks poorly, still gets through):
    z-score) at least as much as the ``abstain_null_quantile`` quantile of held-out
    questions, or the best passages hold ``abstain_coverage`` of its word weight.
 
-The null distributions come from the corpus itself at build time: its headings are used
-as questions, once with their speech in the index and once with that speech held out
-(leave-one-speech-out). The calibration and the rates it implies are saved in the manifest.
-Near-topic questions about an absent detail ("罢免…程序" when only elections are covered)
-pass both tests and are answered with the nearest passages: no signal we measured tells
-them from paraphrased answerable questions.
+3. Focused: every important word of the question that the best passages do not contain
+   is still echoed by them in meaning. A near-topic question about an absent detail
+   ("罢免乡镇人大代表要经过哪些程序" when only elections are covered) passes tests 1-2 on
+   its topic words; what gives it away is that dropping "罢免" from the question changes
+   its meaning (importance) but not its similarity to the passages found (echo). A
+   paraphrase's answer echoes the missing word instead ("截瘫" → "脊髓损伤").
+
+The null distributions of tests 1-2 come from the corpus itself at build time: its headings
+are used as questions, once with their speech in the index and once with that speech held
+out (leave-one-speech-out). The calibration and the rates it implies are saved in the
+manifest. Test 3's two thresholds are settings, measured on labelled queries (README).
 """
 from __future__ import annotations
 
@@ -36,9 +41,13 @@ class Evidence:
     dense_z: float
     coverage: float
     n_terms: int
+    focus: float = 1.0
+    """Lowest echo/importance ratio among important query words absent from the best
+    passages (1.0 when there is none or the test did not run)."""
+    focus_term: str = ""
 
     def as_dict(self) -> dict:
-        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+        return {k: (v if isinstance(v, str) else round(float(v), 4)) for k, v in asdict(self).items()}
 
 
 def dense_z(dense_all: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
@@ -70,13 +79,41 @@ def coverage(idf: dict[str, float], texts: list[str]) -> float:
     return sum(w for t, w in idf.items() if any(t in x for x in texts)) / total
 
 
-def collect(idf: dict[str, float], index, dense_all: np.ndarray, pool: list[int],
-            mask: np.ndarray | None) -> Evidence:
-    """Evidence for a query (its term weights ``idf`` and cosines ``dense_all``) given the best
-    passages ``pool`` of both rankers."""
+def collect(idf: dict[str, float], texts: list[str], dense_all: np.ndarray, mask: np.ndarray | None) -> Evidence:
+    """Evidence for a query (its term weights ``idf`` and cosines ``dense_all``) given the
+    texts of both rankers' best passages."""
     top, z = dense_z(dense_all, mask)
-    texts = [index.passages[i].context + index.passages[i].text for i in pool]
     return Evidence(top, z, coverage(idf, texts), len(idf))
+
+
+def absent_terms(terms: list[str], texts: list[str], limit: int = 12) -> list[str]:
+    """Query terms that none of ``texts`` contains, longest form only (jieba's search mode
+    also yields a word's parts), at most ``limit`` of them in query order."""
+    missing = [t for t in terms if not any(t in x for x in texts)]
+    return [t for t in missing if not any(t != u and t in u for u in missing)][:limit]
+
+
+def focus(query: str, qvec: np.ndarray, missing: list[str], pool_vectors: np.ndarray,
+          embed_queries, min_importance: float) -> tuple[float, str]:
+    """(lowest echo/importance ratio, its word) over the ``missing`` words of ``query``.
+
+    For a word w: importance = 1 - cos(q, q without w), what w adds to the question;
+    echo = max over the pool's passages p of cos(q, p) - cos(q without w, p), how much of
+    that the passages carry. Words less important than ``min_importance`` (fillers such as
+    "平时", "为啥") are skipped. ``embed_queries(texts) -> vectors`` embeds the variants."""
+    if not missing or not len(pool_vectors):
+        return 1.0, ""
+    variants = embed_queries([query.replace(w, "") for w in missing])
+    base = pool_vectors @ qvec
+    worst, word = 1.0, ""
+    for w, v in zip(missing, variants):
+        importance = 1.0 - float(qvec @ v)
+        if importance < min_importance:
+            continue
+        ratio = float((base - pool_vectors @ v).max()) / importance
+        if ratio < worst:
+            worst, word = ratio, w
+    return worst, word
 
 
 def thresholds(calibration: dict, z_quantile: float, domain_quantile: float) -> tuple[float, float]:
@@ -88,14 +125,18 @@ def thresholds(calibration: dict, z_quantile: float, domain_quantile: float) -> 
     return tau_z, tau_top
 
 
-def support(ev: Evidence, tau_z: float, tau_top: float, coverage: float, domain_coverage: float) -> float:
-    """Support in units of the thresholds: the weaker of the two tests; < 1 means abstain."""
+def support(ev: Evidence, tau_z: float, tau_top: float, coverage: float, domain_coverage: float,
+            focus_ratio: float = 0.05) -> float:
+    """Support in units of the thresholds: the weakest of the three tests; < 1 means abstain."""
     def ratio(x: float, bar: float) -> float:
         return x / bar if bar > 0 else float("inf")
 
     in_domain = max(ratio(ev.dense_top, tau_top), ratio(ev.coverage, domain_coverage))
     distinctive = max(ratio(ev.dense_z, tau_z), ratio(ev.coverage, coverage))
-    return float(min(in_domain, distinctive))
+    # the ratio can be negative (the passages match better without the word): shift it so
+    # that the bar maps to 1 like the other tests
+    focused = max(0.0, 1.0 + ev.focus) / (1.0 + focus_ratio)
+    return float(min(in_domain, distinctive, focused))
 
 
 # --- calibration ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .abstain import collect, coverage, idf_weights, support as support_score, thresholds
+from .abstain import absent_terms, collect, coverage, focus, idf_weights, support as support_score, thresholds
 from .embed import Embedder
 from .errors import QueryError
 from .index import Index
@@ -261,9 +261,17 @@ class Searcher:
         fused = self._fuse(q, idf, mode, dense_all, bm, d_idx, b_order, mask)
 
         pool = list(dict.fromkeys([int(i) for i in d_idx[:5]] + [int(i) for i in b_order[:5]]))
-        ev = collect(idf, self.index, dense_all, pool, mask)
-        support = support_score(ev, self._tau_z, self._tau_top, self.settings.abstain_coverage,
-                                self.settings.abstain_domain_coverage)
+        texts = [self.index.passages[i].context + self.index.passages[i].text for i in pool]
+        ev = collect(idf, texts, dense_all, mask)
+        st = self.settings
+        support = support_score(ev, self._tau_z, self._tau_top, st.abstain_coverage,
+                                st.abstain_domain_coverage, st.abstain_focus_ratio)
+        if abstain and support >= 1.0:
+            # the focus test costs one embedding per missing word: only when the rest passed
+            ev.focus, ev.focus_term = focus(q, qvec, absent_terms(list(idf), texts), self.index.vectors[pool],
+                                            self.embedder.embed_queries, st.abstain_focus_importance)
+            support = support_score(ev, self._tau_z, self._tau_top, st.abstain_coverage,
+                                    st.abstain_domain_coverage, st.abstain_focus_ratio)
         if abstain and support < 1.0:
             return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode,
                                 evidence=ev.as_dict())

@@ -74,6 +74,11 @@ class Settings:
     no more than this quantile of held-out questions ..."""
     abstain_coverage: float = 0.15
     """... and the best passages hold less than this share of the query's words."""
+    abstain_focus_importance: float = 0.015
+    """Unfocused: a question word the best passages lack counts when dropping it moves the
+    question's embedding by at least this much (1 - cosine) ..."""
+    abstain_focus_ratio: float = 0.05
+    """... and the passages echo less than this share of that move (see assistant.abstain)."""
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None

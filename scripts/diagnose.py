@@ -26,4 +26,4 @@ for q in read_queries(sys.argv[1]):
         res = fn(q["query"], k=20, mode=mode)
         ranks[mode] = first_hit_rank(res, q["gold"]) if q["gold"] else "-"
     res = (s.similar if q["type"] == "similar" else s.search)(q["query"], k=20)
-    print(f"{q['id']:5} {q['type']:9} support={res.support:.3f} {' '.join(f'{k}={v:.2f}' for k, v in res.evidence.items())} ranks={ranks} {q['query'][:30]}")
+    print(f"{q['id']:5} {q['type']:9} support={res.support:.3f} {' '.join(f'{k}={v:.2f}' if isinstance(v, float) else f'{k}={v}' for k, v in res.evidence.items())} ranks={ranks} {q['query'][:30]}")

@@ -1,7 +1,7 @@
 """Template grouping and the abstention rule, on small hand-made inputs."""
 import numpy as np
 
-from assistant.abstain import Evidence, calibrate, dense_z, support, thresholds
+from assistant.abstain import Evidence, absent_terms, calibrate, dense_z, focus, support, thresholds
 from assistant.dedupe import jaccard, shingles, template_groups
 
 
@@ -51,3 +51,49 @@ def test_thresholds_from_null_samples():
 def test_calibrate_on_tiny_corpus_falls_back(searcher):
     cal = calibrate(searcher.index, searcher.embedder.embed_queries)
     assert "tau_dense" in cal
+
+
+# a toy embedding: each concept is one axis; "截瘫" and "脊髓损伤" name the same concept,
+# fillers weigh little
+_AXES = {"人大": 0, "代表": 1, "罢免": 2, "选举": 3, "截瘫": 4, "脊髓损伤": 4, "康复": 5, "平时": 6}
+_WEIGHT = {"平时": 0.1}
+
+
+def _toy_embed(texts):
+    out = np.zeros((len(texts), 7), np.float32)
+    for r, t in enumerate(texts):
+        for w, axis in _AXES.items():
+            if w in t:
+                out[r, axis] += _WEIGHT.get(w, 1.0)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_absent_terms_keep_the_longest_form():
+    texts = ["人大代表的选举程序", "代表资格"]
+    assert absent_terms(["罢免", "人大代表", "人大", "执法记录仪", "记录仪", "记录"], texts) == ["罢免", "执法记录仪"]
+    assert absent_terms(["人大"], texts) == []
+    assert len(absent_terms([f"词{i}" for i in range(30)], texts, limit=5)) == 5
+
+
+def test_focus_flags_an_important_word_the_passages_do_not_echo():
+    q = "罢免人大代表平时怎么做"
+    pool = _toy_embed(["人大代表选举"])
+    ratio, word = focus(q, _toy_embed([q])[0], ["罢免", "平时"], pool, _toy_embed, min_importance=0.015)
+    assert word == "罢免" and ratio < 0          # the passage matches better without "罢免"
+    # the filler alone is too unimportant to count
+    assert focus(q, _toy_embed([q])[0], ["平时"], pool, _toy_embed, 0.015) == (1.0, "")
+
+
+def test_focus_passes_a_paraphrase_whose_answer_echoes_the_word():
+    q = "截瘫怎么康复"
+    ratio, word = focus(q, _toy_embed([q])[0], ["截瘫"], _toy_embed(["脊髓损伤康复"]), _toy_embed, 0.015)
+    assert word == "截瘫" and ratio > 0.5
+    assert focus(q, _toy_embed([q])[0], [], _toy_embed(["康复"]), _toy_embed, 0.015) == (1.0, "")
+
+
+def test_support_abstains_on_an_unfocused_match():
+    def s(f):
+        return support(Evidence(dense_top=0.9, dense_z=4.5, coverage=0.7, n_terms=4, focus=f), 3.4, 0.87, 0.15, 0.6, 0.05)
+
+    assert s(1.0) >= 1.0 and s(0.3) >= 1.0
+    assert s(0.0) < 1.0 and s(-0.5) < 1.0

@@ -53,6 +53,15 @@ def test_out_of_corpus_question_abstains(real):
         assert res.abstained and res.reason == NO_ANSWER and res.hits == []
 
 
+def test_near_topic_question_about_an_absent_detail_abstains(real):
+    """The topic (低保) is covered, the asked detail (a car in the household) is not: the
+    focus test abstains, while a paraphrase on the same topic is still answered."""
+    res = real.search("低保户家里买了小汽车还能领低保吗")
+    assert res.abstained and res.evidence["focus_term"] == "小汽车" and res.evidence["focus"] < 0.05
+    ok = real.search("困难群众不会写申请怎么办")
+    assert not ok.abstained and ok.evidence["focus"] >= 0.05
+
+
 def test_similar_excludes_itself_and_finds_other_speeches(real):
     para = ("信访稳定工作是党和政府与人民群众联系的一个桥梁和纽带,在构建和谐社会中起到举足轻重的作用,"
             "作为乡镇干部,处于工作第一线,直接面对群众,做好信访稳定工作更是任重道远。")
