@@ -126,16 +126,16 @@ def thresholds(calibration: dict, z_quantile: float, domain_quantile: float) -> 
 
 
 def support(ev: Evidence, tau_z: float, tau_top: float, coverage: float, domain_coverage: float,
-            focus_ratio: float = 0.05) -> float:
+            focus_ratio: float = -0.12) -> float:
     """Support in units of the thresholds: the weakest of the three tests; < 1 means abstain."""
     def ratio(x: float, bar: float) -> float:
         return x / bar if bar > 0 else float("inf")
 
     in_domain = max(ratio(ev.dense_top, tau_top), ratio(ev.coverage, domain_coverage))
     distinctive = max(ratio(ev.dense_z, tau_z), ratio(ev.coverage, coverage))
-    # the ratio can be negative (the passages match better without the word): shift it so
+    # the ratio is negative when the passages match better without the word: shift it so
     # that the bar maps to 1 like the other tests
-    focused = max(0.0, 1.0 + ev.focus) / (1.0 + focus_ratio)
+    focused = max(0.0, 1.0 + ev.focus) / max(1e-6, 1.0 + focus_ratio)
     return float(min(in_domain, distinctive, focused))
 
 
@@ -158,7 +158,7 @@ def heading_queries(index, limit: int = 150) -> list[tuple[str, str]]:
     return items[::step][:limit]
 
 
-def calibrate(index, embed_queries, quantile: float = 0.8, domain_quantile: float = 0.02) -> dict:
+def calibrate(index, embed_queries, quantile: float = 0.8, domain_quantile: float = 0.03) -> dict:
     """Leave-one-speech-out null distributions of the best cosine and of its z-score, from
     the corpus's headings used as questions.
 

@@ -64,7 +64,7 @@ class Settings:
     dedupe_threshold: float = 0.8
     """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
     abstain: bool = True
-    abstain_domain_quantile: float = 0.02
+    abstain_domain_quantile: float = 0.03
     """Out of domain: the best cosine is below this quantile of what in-domain questions reach
     with their own speech held out (see assistant.abstain) ..."""
     abstain_domain_coverage: float = 0.6
@@ -74,11 +74,13 @@ class Settings:
     no more than this quantile of held-out questions ..."""
     abstain_coverage: float = 0.15
     """... and the best passages hold less than this share of the query's words."""
-    abstain_focus_importance: float = 0.015
+    abstain_focus_importance: float = 0.012
     """Unfocused: a question word the best passages lack counts when dropping it moves the
     question's embedding by at least this much (1 - cosine) ..."""
-    abstain_focus_ratio: float = 0.05
-    """... and the passages echo less than this share of that move (see assistant.abstain)."""
+    abstain_focus_ratio: float = -0.12
+    """... and the passages echo less than this share of that move. Negative: the passages
+    must match the question *better without the word* (they are about the topic around it,
+    not the word); an echo near 0 is common for paraphrased words. See assistant.abstain."""
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None

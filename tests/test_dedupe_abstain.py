@@ -92,8 +92,9 @@ def test_focus_passes_a_paraphrase_whose_answer_echoes_the_word():
 
 
 def test_support_abstains_on_an_unfocused_match():
-    def s(f):
-        return support(Evidence(dense_top=0.9, dense_z=4.5, coverage=0.7, n_terms=4, focus=f), 3.4, 0.87, 0.15, 0.6, 0.05)
+    def s(f, bar=-0.12):
+        return support(Evidence(dense_top=0.9, dense_z=4.5, coverage=0.7, n_terms=4, focus=f), 3.4, 0.87, 0.15, 0.6, bar)
 
-    assert s(1.0) >= 1.0 and s(0.3) >= 1.0
-    assert s(0.0) < 1.0 and s(-0.5) < 1.0
+    assert s(1.0) >= 1.0 and s(0.3) >= 1.0 and s(-0.05) >= 1.0
+    assert s(-0.2) < 1.0 and s(-1.5) < 1.0
+    assert s(0.0, bar=0.05) < 1.0
