@@ -273,7 +273,11 @@ class Searcher:
             support = support_score(ev, self._tau_z, self._tau_top, st.abstain_coverage,
                                     st.abstain_domain_coverage, st.abstain_focus_ratio)
         if abstain and support < 1.0:
-            return SearchResult(query=q, hits=[], abstained=True, reason=NO_ANSWER, support=support, mode=mode,
+            reason = NO_ANSWER
+            if ev.focus < st.abstain_focus_ratio:
+                # say which part of the question the speeches lack: the user can rephrase or drop it
+                reason += f"（最相关的段落都没有谈到「{ev.focus_term}」）"
+            return SearchResult(query=q, hits=[], abstained=True, reason=reason, support=support, mode=mode,
                                 evidence=ev.as_dict())
         hits = self._fold_templates(sorted(fused, key=lambda i: -fused[i]), fused, k, dense_all, bm, mask)
         return SearchResult(query=q, hits=hits, support=support, mode=mode, evidence=ev.as_dict())

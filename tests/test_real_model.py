@@ -59,6 +59,7 @@ def test_near_topic_question_about_an_absent_detail_abstains(real):
     bar = real.settings.abstain_focus_ratio
     res = real.search("西部计划志愿者能不能保研")
     assert res.abstained and res.evidence["focus_term"] == "保研" and res.evidence["focus"] < bar
+    assert res.reason.startswith(NO_ANSWER) and "「保研」" in res.reason
     ok = real.search("困难群众不会写申请怎么办")
     assert not ok.abstained and ok.evidence["focus"] > bar
 
