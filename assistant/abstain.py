@@ -93,24 +93,27 @@ def absent_terms(terms: list[str], texts: list[str], limit: int = 12) -> list[st
     return [t for t in missing if not any(t != u and t in u for u in missing)][:limit]
 
 
-def focus(query: str, qvec: np.ndarray, missing: list[str], pool_vectors: np.ndarray,
-          embed_queries, min_importance: float) -> tuple[float, str]:
+def focus(query: str, qvec: np.ndarray, missing: list[str], pool_scores, embed_queries,
+          min_importance: float) -> tuple[float, str]:
     """(lowest echo/importance ratio, its word) over the ``missing`` words of ``query``.
 
     For a word w: importance = 1 - cos(q, q without w), what w adds to the question;
-    echo = max over the pool's passages p of cos(q, p) - cos(q without w, p), how much of
+    echo = max over the best passages p of score(q, p) - score(q without w, p), how much of
     that the passages carry. Words less important than ``min_importance`` (fillers such as
-    "平时", "为啥") are skipped. ``embed_queries(texts) -> vectors`` embeds the variants."""
-    if not missing or not len(pool_vectors):
+    "平时", "为啥") are skipped. ``pool_scores(query_vectors) -> (passages, queries)`` scores
+    the best passages; ``embed_queries(texts) -> vectors`` embeds the variants."""
+    if not missing:
         return 1.0, ""
     variants = embed_queries([query.replace(w, "") for w in missing])
-    base = pool_vectors @ qvec
+    scores = pool_scores(np.vstack([qvec.reshape(1, -1), variants]))
+    if not len(scores):
+        return 1.0, ""
     worst, word = 1.0, ""
-    for w, v in zip(missing, variants):
+    for j, (w, v) in enumerate(zip(missing, variants), start=1):
         importance = 1.0 - float(qvec @ v)
         if importance < min_importance:
             continue
-        ratio = float((base - pool_vectors @ v).max()) / importance
+        ratio = float((scores[:, 0] - scores[:, j]).max()) / importance
         if ratio < worst:
             worst, word = ratio, w
     return worst, word
@@ -158,7 +161,7 @@ def heading_queries(index, limit: int = 150) -> list[tuple[str, str]]:
     return items[::step][:limit]
 
 
-def calibrate(index, embed_queries, quantile: float = 0.8, domain_quantile: float = 0.03) -> dict:
+def calibrate(index, embed_queries, quantile: float = 0.8, domain_quantile: float = 0.02) -> dict:
     """Leave-one-speech-out null distributions of the best cosine and of its z-score, from
     the corpus's headings used as questions.
 
@@ -168,7 +171,7 @@ def calibrate(index, embed_queries, quantile: float = 0.8, domain_quantile: floa
     if len(pairs) < 10 or len(index.docs) < 3:
         return {"tau_dense": 3.4, "n": len(pairs), "note": "corpus too small to calibrate; defaults used"}
     qv = embed_queries([q for q, _ in pairs])
-    cos = index.vectors @ qv.T  # passages x queries
+    cos = index.dense_scores(qv)  # passages x queries, scored as searches score them
     doc_of = np.array([p.doc_id for p in index.passages])
     present, held_out, held_top = [], [], []
     for j, (_, doc) in enumerate(pairs):

@@ -5,7 +5,8 @@ Layout under ``index_dir``::
     models/…            converted embedding model (see e5convert)
     cache/<model>.npz   embeddings by content hash, so unchanged passages are never re-embedded
     builds/<id>/        one complete build: manifest.json, passages.jsonl, vectors.npy,
-                        faiss.index, bm25/, terms.json, groups.json
+                        faiss.index, sentences.npy, sentence_owner.npy, sentences.faiss,
+                        bm25/, terms.json, groups.json
     current -> builds/<id>   switched with an atomic symlink replace
 
 A build is written to a fresh folder and only then made current, so a build that
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .chunk import chunk_document, embed_text
+from .chunk import chunk_document, embed_text, sentences
 from .embed import Embedder
 from .errors import IndexBusy, IndexMismatch, IndexMissing, IndexError_
 from .ingest import Document, corpus_files, file_hash, load_corpus
@@ -40,7 +41,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 5  # bump when chunking or the stored layout changes (it keys the chunk cache too)
+FORMAT_VERSION = 6  # bump when chunking or the stored layout changes (it keys the chunk cache too)
 REBUILD_HINT = "rebuild it with: python -m assistant build --force"
 
 
@@ -57,11 +58,24 @@ class Index:
     groups: list[int]
     """Template-duplicate group of each passage (passages of one group say the same thing)."""
     path: Path
+    sentence_vectors: np.ndarray | None = None
+    """One vector per sentence of the passages with two or more sentences, in passage order."""
+    sentence_owner: np.ndarray | None = None
+    """The passage each sentence vector belongs to (non-decreasing)."""
+    sentence_faiss: object = None
+    sentence_weight: float = 0.0
     docs: dict = field(default_factory=dict)
     by_id: dict = field(default_factory=dict)
     members: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.sentence_owner is None or self.sentence_vectors is None:
+            self.sentence_owner = np.zeros(0, np.int64)
+            self.sentence_vectors = np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 0), np.float32)
+        owner = np.asarray(self.sentence_owner)
+        # where each owning passage's block of sentence vectors starts (for np.maximum.reduceat)
+        self._sent_starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+        self._sent_passages = owner[self._sent_starts] if len(owner) else owner
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         for i, g in enumerate(self.groups):
             self.members.setdefault(g, []).append(i)
@@ -72,6 +86,24 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.passages)
+
+    def dense_scores(self, queries: np.ndarray) -> np.ndarray:
+        """Dense score of every passage for each query vector: (passages,) for one vector,
+        (passages, queries) for a matrix.
+
+        The cosine with the whole passage, mixed with the cosine of its best-matching
+        sentence: ``(1 - w) * passage + w * best sentence`` (w = ``sentence_weight``). One
+        passage vector blurs a paragraph that covers several points; a question usually
+        asks about one of them."""
+        single = queries.ndim == 1
+        q = np.asarray(queries, np.float32).reshape(1, -1) if single else np.asarray(queries, np.float32)
+        scores = self.vectors @ q.T
+        if self.sentence_weight and len(self._sent_passages):
+            best = np.maximum.reduceat(self.sentence_vectors @ q.T, self._sent_starts, axis=0)
+            w = self.sentence_weight
+            rows = self._sent_passages
+            scores[rows] = (1.0 - w) * scores[rows] + w * best
+        return scores[:, 0] if single else scores
 
     def section(self, i: int, limit: int = 9) -> list[int]:
         """Passages of the same top-level section as passage ``i`` (same first heading),
@@ -108,7 +140,7 @@ def build_params(settings: Settings) -> dict:
             "chunk_overlap_sentences": settings.chunk_overlap_sentences,
             "short_paragraph_chars": settings.short_paragraph_chars,
             "embed_context": settings.embed_context, "dedupe_threshold": settings.dedupe_threshold,
-            "lexicon": lexicon[:16]}
+            "sentence_weight": settings.sentence_weight, "lexicon": lexicon[:16]}
 
 
 def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> str | None:
@@ -216,6 +248,17 @@ def lexical_text(p: Passage) -> str:
     return embed_text(p.context, p.text)
 
 
+def passage_sentences(passages: list[Passage]) -> tuple[list[str], np.ndarray]:
+    """(sentence texts, owning passage of each) for every passage of two or more sentences."""
+    texts, owner = [], []
+    for i, p in enumerate(passages):
+        sents = [x.strip() for x in sentences(p.text) if x.strip()]
+        if len(sents) >= 2:
+            texts.extend(sents)
+            owner.extend([i] * len(sents))
+    return texts, np.array(owner, dtype=np.int64)
+
+
 def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Index:
     """Ingest the corpus and write a complete new index, then make it current."""
     from .abstain import calibrate
@@ -234,6 +277,11 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
         texts = [lexical_text(p) for p in passages]  # the context is empty when embed_context is off
         t_embed = time.time()
         vectors = embed_passages_cached(texts, embedder, settings, progress)
+        sent_texts, sent_owner = passage_sentences(passages) if settings.sentence_weight else ([], np.zeros(0, np.int64))
+        if sent_texts:
+            log.info("%d sentence vectors for %d passages", len(sent_texts), len(set(sent_owner.tolist())))
+        sent_vectors = embed_passages_cached(sent_texts, embedder, settings, progress) if sent_texts \
+            else np.zeros((0, embedder.dim), np.float32)
         t_embed = time.time() - t_embed
         tokenizer = Tokenizer(quoted_terms(p.text for p in passages))
         tokens, words = lexical_features(passages, tokenizer, settings)
@@ -241,16 +289,18 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
         groups = template_groups(words, settings.dedupe_threshold)
         import faiss
 
-        fx = _faiss_index(vectors)
+        fx, sfx = _faiss_index(vectors), _faiss_index(sent_vectors)
         calibration = calibrate(Index(passages=passages, vectors=vectors, faiss=fx, bm25=bm25,
-                                      tokenizer=tokenizer, manifest={}, groups=groups, path=root),
+                                      tokenizer=tokenizer, manifest={}, groups=groups, path=root,
+                                      sentence_vectors=sent_vectors, sentence_owner=sent_owner,
+                                      sentence_faiss=sfx, sentence_weight=settings.sentence_weight),
                                 lambda qs: embed_queries_cached(qs, embedder, settings))
         manifest = {
             "model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                       "max_tokens": embedder.max_tokens},
             "corpus_hash": _hash_of(fingerprint), "files": fingerprint, "skipped": skipped,
             "params": build_params(settings),
-            "counts": {"documents": len(docs), "passages": len(passages)},
+            "counts": {"documents": len(docs), "passages": len(passages), "sentences": len(sent_owner)},
             "versions": _versions(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": {"embed": round(t_embed, 2)},
             "calibration": calibration,
@@ -266,6 +316,9 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
                     fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
             np.save(tmp / "vectors.npy", vectors)
             faiss.write_index(fx, str(tmp / "faiss.index"))
+            np.save(tmp / "sentences.npy", sent_vectors)
+            np.save(tmp / "sentence_owner.npy", sent_owner)
+            faiss.write_index(sfx, str(tmp / "sentences.faiss"))
             bm25.save(str(tmp / "bm25"), show_progress=False)
             (tmp / "terms.json").write_text(json.dumps(tokenizer.extra_words, ensure_ascii=False), "utf-8")
             (tmp / "groups.json").write_text(json.dumps(groups), "utf-8")
@@ -459,6 +512,9 @@ def load(settings: Settings, embedder: Embedder | None = None, check_corpus: boo
                     for line in (base / "passages.jsonl").read_text("utf-8").splitlines() if line.strip()]
         vectors = np.load(base / "vectors.npy")
         fx = faiss.read_index(str(base / "faiss.index"))
+        sent_vectors = np.load(base / "sentences.npy")
+        sent_owner = np.load(base / "sentence_owner.npy")
+        sfx = faiss.read_index(str(base / "sentences.faiss"))
         bm25 = bm25s.BM25.load(str(base / "bm25"), show_progress=False)
         terms = json.loads((base / "terms.json").read_text("utf-8"))
         groups = json.loads((base / "groups.json").read_text("utf-8"))
@@ -468,11 +524,18 @@ def load(settings: Settings, embedder: Embedder | None = None, check_corpus: boo
     if not (vectors.shape[0] == fx.ntotal == n == len(groups) == manifest["counts"]["passages"]):
         raise IndexError_(f"the index in {settings.index_dir} is inconsistent "
                           f"({n} passages, {vectors.shape[0]} vectors, {fx.ntotal} in FAISS); {REBUILD_HINT}")
+    ns = manifest["counts"].get("sentences", 0)
+    if not (sent_vectors.shape[0] == len(sent_owner) == sfx.ntotal == ns) or \
+            (ns and (sent_owner.min() < 0 or sent_owner.max() >= n or np.any(np.diff(sent_owner) < 0))):
+        raise IndexError_(f"the index in {settings.index_dir} is inconsistent ({ns} sentences in the manifest, "
+                          f"{sent_vectors.shape[0]} sentence vectors, {sfx.ntotal} in FAISS); {REBUILD_HINT}")
     if vectors.shape[1] != manifest["model"]["dim"]:
         raise IndexError_(f"the index vectors have dimension {vectors.shape[1]}, "
                           f"the manifest says {manifest['model']['dim']}; {REBUILD_HINT}")
     return Index(passages=passages, vectors=vectors, faiss=fx, bm25=bm25, tokenizer=Tokenizer(terms),
-                 manifest=manifest, groups=groups, path=base.resolve())
+                 manifest=manifest, groups=groups, path=base.resolve(), sentence_vectors=sent_vectors,
+                 sentence_owner=sent_owner, sentence_faiss=sfx,
+                 sentence_weight=float(manifest["params"].get("sentence_weight", 0.0)))
 
 
 def ensure(settings: Settings, embedder: Embedder, force: bool = False, progress: bool = True) -> Index:

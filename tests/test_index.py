@@ -18,7 +18,13 @@ def test_round_trip(settings, fake):
     assert again.faiss.ntotal == len(again.passages)
     m = again.manifest
     assert m["model"]["name"] == fake.name and m["model"]["dim"] == fake.dim
-    assert m["counts"] == {"documents": 4, "passages": len(built.passages)}
+    assert m["counts"] == {"documents": 4, "passages": len(built.passages), "sentences": len(built.sentence_owner)}
+    # sentence vectors: every sentence of each multi-sentence passage, in passage order
+    assert len(built.sentence_owner) > 0 and np.all(np.diff(built.sentence_owner) >= 0)
+    assert np.array_equal(again.sentence_vectors, built.sentence_vectors)
+    assert np.array_equal(again.sentence_owner, built.sentence_owner)
+    assert again.sentence_faiss.ntotal == len(again.sentence_owner)
+    assert again.sentence_weight == settings.sentence_weight
     assert set(m["files"]) == {"a.txt", "b.txt", "c.txt"}
     for key in ("corpus_hash", "versions", "built_at", "params"):
         assert m[key]
@@ -52,13 +58,41 @@ def test_format_mismatch_refused(settings, fake):
         load(settings, fake)
 
 
-@pytest.mark.parametrize("victim", ["vectors.npy", "faiss.index", "passages.jsonl"])
+@pytest.mark.parametrize("victim", ["vectors.npy", "faiss.index", "passages.jsonl", "sentences.npy",
+                                    "sentence_owner.npy", "sentences.faiss"])
 def test_corrupt_index_refused_with_rebuild_hint(settings, fake, victim):
     build(settings, fake, progress=False)
     target = settings.index_dir / "current" / victim
     target.write_bytes(b"garbage")
     with pytest.raises(IndexError_, match="build --force"):
         load(settings, fake)
+
+
+def test_sentence_owners_out_of_range_refused(settings, fake):
+    built = build(settings, fake, progress=False)
+    owner = built.sentence_owner.copy()
+    owner[-1] = len(built.passages) + 5
+    np.save(settings.index_dir / "current" / "sentence_owner.npy", owner)
+    with pytest.raises(IndexError_, match="inconsistent.*build --force"):
+        load(settings, fake)
+
+
+def test_dense_scores_mix_the_best_sentence(settings, fake):
+    index = build(settings, fake, progress=False)
+    q = fake.embed_queries(["秸秆禁烧"])[0]
+    whole = index.vectors @ q
+    mixed = index.dense_scores(q)
+    w = index.sentence_weight
+    for i in range(len(index)):
+        own = index.sentence_vectors[index.sentence_owner == i]
+        expect = whole[i] if not len(own) else (1 - w) * whole[i] + w * float((own @ q).max())
+        assert abs(mixed[i] - expect) < 1e-5
+    # a matrix of queries gives one column per query
+    both = index.dense_scores(fake.embed_queries(["秸秆禁烧", "人大监督"]))
+    assert both.shape == (len(index), 2) and np.allclose(both[:, 0], mixed, atol=1e-6)
+    # weight 0: passage vectors only, and no sentence vectors are built
+    plain = build(settings.replace(sentence_weight=0.0), fake, progress=False)
+    assert len(plain.sentence_owner) == 0 and np.allclose(plain.dense_scores(q), plain.vectors @ q, atol=1e-6)
 
 
 def test_stale_corpus_triggers_rebuild(settings, fake):
