@@ -174,7 +174,8 @@ class Searcher:
         """The passages that answer ``query``, best first, or an abstention."""
         q = self._clean(query, "问题")
         qvec = self.embedder.embed_queries([q])[0]
-        return self._run(q, qvec, k, mode, filters, exclude=set(), abstain=self.settings.abstain)
+        return self._run(q, qvec, k, mode, filters, exclude=set(), abstain=self.settings.abstain,
+                         bm25_weight=self.settings.bm25_weight)
 
     def similar(self, text: str, k: int | None = None, mode: str | None = None,
                 filters: Filters | None = None, exclude_ids: list[str] | None = None) -> SearchResult:
@@ -188,7 +189,8 @@ class Searcher:
         else:
             exclude = self._self_matches(t)
         qvec = self.embedder.embed_passages([t])[0]
-        return self._run(t, qvec, k, mode, filters, exclude=exclude, abstain=False)
+        return self._run(t, qvec, k, mode, filters, exclude=exclude, abstain=False,
+                         bm25_weight=self.settings.similar_bm25_weight)
 
     def _self_matches(self, text: str) -> set[int]:
         """The passages the pasted text was taken from: passages it contains or that contain it.
@@ -204,7 +206,8 @@ class Searcher:
         first_doc = self.index.passages[hits[0]].doc_id
         return {i for i in hits if self.index.passages[i].doc_id == first_doc}
 
-    def _fuse(self, q: str, idf: dict, mode: str, dense_all, bm, d_idx, b_order, mask) -> dict[int, float]:
+    def _fuse(self, q: str, idf: dict, mode: str, dense_all, bm, d_idx, b_order, mask,
+              bm25_weight: float) -> dict[int, float]:
         """Candidate -> score for the mode (dense cosine, BM25, or the fused hybrid score)."""
         if mode == "dense":
             return {int(i): float(dense_all[i]) for i in d_idx}
@@ -215,9 +218,9 @@ class Searcher:
             for r, i in enumerate(d_idx):
                 fused[int(i)] = fused.get(int(i), 0.0) + self.settings.dense_weight / (rk + r + 1)
             for r, i in enumerate(b_order):
-                fused[int(i)] = fused.get(int(i), 0.0) + self.settings.bm25_weight / (rk + r + 1)
+                fused[int(i)] = fused.get(int(i), 0.0) + bm25_weight / (rk + r + 1)
         else:
-            wb = self.settings.bm25_weight
+            wb = bm25_weight
             if self.settings.fusion == "adaptive":
                 wb *= self._lexical_match(idf, b_order)
             fused = self._zfuse(dense_all, bm, d_idx, b_order, mask, wb)
@@ -251,7 +254,7 @@ class Searcher:
         return hits
 
     def _run(self, q: str, qvec: np.ndarray, k: int | None, mode: str | None, filters: Filters | None,
-             exclude: set[int], abstain: bool) -> SearchResult:
+             exclude: set[int], abstain: bool, bm25_weight: float) -> SearchResult:
         k = k or self.settings.top_k
         if k < 1:
             raise QueryError("k 必须至少为 1 (k must be at least 1)")
@@ -268,7 +271,7 @@ class Searcher:
         b_order = np.argsort(-bm, kind="stable")
         b_order = b_order[bm[b_order] > 0][:ncand]
         idf = idf_weights(self.index, self.index.tokenizer.content_terms(q))
-        fused = self._fuse(q, idf, mode, dense_all, bm, d_idx, b_order, mask)
+        fused = self._fuse(q, idf, mode, dense_all, bm, d_idx, b_order, mask, bm25_weight)
 
         pool = list(dict.fromkeys([int(i) for i in d_idx[:5]] + [int(i) for i in b_order[:5]]))
         texts = [self.index.passages[i].context + self.index.passages[i].text for i in pool]
