@@ -80,3 +80,28 @@ def test_odd_but_valid_queries(searcher):
         assert res.abstained or res.hits
     trad = searcher.search("安全生產責任", k=1, mode="bm25")
     assert "安全生产" in trad.hits[0].passage.text
+
+
+def test_questions_and_pasted_paragraphs_weigh_bm25_by_their_own_settings(searcher, monkeypatch):
+    from assistant.search import Searcher
+
+    seen = []
+    real_fuse = Searcher._fuse
+
+    def spy(self, *args):
+        seen.append(args[-1])
+        return real_fuse(self, *args)
+
+    monkeypatch.setattr(Searcher, "_fuse", spy)
+    s = Searcher(searcher.index, searcher.embedder,
+                 searcher.settings.replace(bm25_weight=0.25, similar_bm25_weight=0.75))
+    s.search("人大监督要采取哪些形式")
+    s.similar("乡镇人大要依法开展执法检查、视察等监督活动,确保法律法规在本行政区域内得到遵守和执行。")
+    assert seen == [0.25, 0.75]
+
+
+def test_filters_apply_to_sentence_candidates_too(searcher):
+    # every candidate of the dense ranker, passage- or sentence-proposed, obeys the filter
+    only_b = Filters(sources=["b.txt"])
+    res = searcher.search("人大监督要采取哪些形式", k=10, mode="dense", filters=only_b)
+    assert res.hits and all(h.citation.source == "b.txt" for h in res.hits)
