@@ -279,7 +279,7 @@ class Searcher:
         st = self.settings
         support = support_score(ev, self._tau_z, self._tau_top, st.abstain_coverage,
                                 st.abstain_domain_coverage, st.abstain_focus_ratio)
-        if abstain and support >= 1.0:
+        if abstain and support >= 1.0 and len(q) <= st.abstain_focus_max_chars:
             # the focus test costs one embedding per missing word: only when the rest passed
             ev.focus, ev.focus_term = focus(q, qvec, absent_terms(list(idf), texts),
                                             lambda vecs: self.index.dense_scores(vecs)[pool],

@@ -89,6 +89,9 @@ class Settings:
     abstain_focus_importance: float = 0.012
     """Unfocused: a question word the best passages lack counts when dropping it moves the
     question's embedding by at least this much (1 - cosine) ..."""
+    abstain_focus_max_chars: int = 80
+    """... the test runs on questions up to this long: one word of a longer text moves its
+    embedding too little to count, and each missing word costs an embedding of the text."""
     abstain_focus_ratio: float = -0.12
     """... and the passages echo less than this share of that move. Negative: the passages
     must match the question *better without the word* (they are about the topic around it,

@@ -105,3 +105,21 @@ def test_filters_apply_to_sentence_candidates_too(searcher):
     only_b = Filters(sources=["b.txt"])
     res = searcher.search("人大监督要采取哪些形式", k=10, mode="dense", filters=only_b)
     assert res.hits and all(h.citation.source == "b.txt" for h in res.hits)
+
+
+def test_focus_test_skips_long_texts(searcher):
+    """Each missing word of the question costs one more query embedding: a long pasted text
+    (where one word hardly moves the embedding) does not pay for it."""
+    from assistant.search import Searcher
+
+    s = Searcher(searcher.index, searcher.embedder, searcher.settings.replace(abstain=True))
+    emb = searcher.embedder
+    short = "人大监督要采取哪些形式和罢免程序"
+    before = emb.calls
+    res = s.search(short)
+    assert not res.abstained and emb.calls - before > 1   # the variants of the question were embedded
+    long = short + "，" + "乡镇人大要依法开展执法检查和视察活动" * 6
+    assert len(long) > s.settings.abstain_focus_max_chars
+    before = emb.calls
+    res = s.search(long)
+    assert emb.calls - before == 1 and res.evidence["focus"] == 1.0
