@@ -55,7 +55,6 @@ class SentenceTransformerEmbedder:
         self._prefix = prompts.get(self._passage_prompt, "") if self._passage_prompt else ""
         import torch
 
-        self._torch = torch
         self._build_threads = torch.get_num_threads()
         self._query_threads = max(1, int(query_threads))
         self._building = 0
@@ -71,9 +70,11 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts, batch_size=16, progress=False):
         # length-sorted batches waste less padding: a big win on CPU
         order = np.argsort([len(t) for t in texts])
+        import torch
+
         self._building += 1
         try:
-            self._torch.set_num_threads(self._build_threads)
+            torch.set_num_threads(self._build_threads)
             vecs = self._encode([texts[i] for i in order], self._passage_prompt, batch_size, progress)
         finally:
             self._building -= 1
@@ -86,8 +87,10 @@ class SentenceTransformerEmbedder:
         # or another request shares the CPU (OpenMP threads wait for each other): measured
         # 96-620 ms per search with 2 threads beside Chromium, 41-178 ms with 1. A build in
         # progress keeps its threads (torch's setting is per process).
+        import torch
+
         if not self._building:
-            self._torch.set_num_threads(self._query_threads)
+            torch.set_num_threads(self._query_threads)
         return self._encode(texts, self._query_prompt, 32, False)
 
     def count_tokens(self, text: str) -> int:

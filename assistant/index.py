@@ -58,24 +58,21 @@ class Index:
     groups: list[int]
     """Template-duplicate group of each passage (passages of one group say the same thing)."""
     path: Path
-    sentence_vectors: np.ndarray | None = None
+    sentence_vectors: np.ndarray
     """One vector per sentence of the passages with two or more sentences, in passage order."""
-    sentence_owner: np.ndarray | None = None
+    sentence_owner: np.ndarray
     """The passage each sentence vector belongs to (non-decreasing)."""
-    sentence_faiss: object = None
-    sentence_weight: float = 0.0
+    sentence_faiss: object
+    sentence_weight: float
     docs: dict = field(default_factory=dict)
     by_id: dict = field(default_factory=dict)
     members: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.sentence_owner is None or self.sentence_vectors is None:
-            self.sentence_owner = np.zeros(0, np.int64)
-            self.sentence_vectors = np.zeros((0, self.vectors.shape[1] if self.vectors.ndim == 2 else 0), np.float32)
         owner = np.asarray(self.sentence_owner)
         # where each owning passage's block of sentence vectors starts (for np.maximum.reduceat)
         self._sent_starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
-        self._sent_passages = owner[self._sent_starts] if len(owner) else owner
+        self._sent_passages = owner[self._sent_starts]
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         for i, g in enumerate(self.groups):
             self.members.setdefault(g, []).append(i)
@@ -278,10 +275,8 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Inde
         t_embed = time.time()
         vectors = embed_passages_cached(texts, embedder, settings, progress)
         sent_texts, sent_owner = passage_sentences(passages) if settings.sentence_weight else ([], np.zeros(0, np.int64))
-        if sent_texts:
-            log.info("%d sentence vectors for %d passages", len(sent_texts), len(set(sent_owner.tolist())))
-        sent_vectors = embed_passages_cached(sent_texts, embedder, settings, progress) if sent_texts \
-            else np.zeros((0, embedder.dim), np.float32)
+        log.info("%d sentence vectors for %d passages", len(sent_texts), len(set(sent_owner.tolist())))
+        sent_vectors = embed_passages_cached(sent_texts, embedder, settings, progress)
         t_embed = time.time() - t_embed
         tokenizer = Tokenizer(quoted_terms(p.text for p in passages))
         tokens, words = lexical_features(passages, tokenizer, settings)
