@@ -12,19 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from .ingest import Document
-from .types import Citation, Passage
+from .headings import heading_level
+from .text import sentences
+from .types import Citation, Document, Passage
 
-# (level, pattern). Lower level = outer section.
-_LEVELS: list[tuple[int, re.Pattern]] = [
-    (1, re.compile(r"^([一二三四五六七八九十]{1,3})[、.．]")),
-    (2, re.compile(r"^[（(]([一二三四五六七八九十]{1,3})[)）]")),
-    (3, re.compile(r"^(\d{1,2})[、.．](?!\d)")),
-    (4, re.compile(r"^[（(](\d{1,2})[)）]|^([①②③④⑤⑥⑦⑧⑨⑩])")),
-    (5, re.compile(r"^(第[一二三四五六七八九十]{1,3})(?=[,，、:：是])|^(首先|其次|再次|最后)(?=[,，:：])")),
-    (6, re.compile(r"^([一二三四五六七八九十]{1,2}[是要])(?=[,，:：\u4e00-\u9fff])")),
-]
-_SENTENCE = re.compile(r"[^。！？!?；;]*[。！？!?；;]+[”’」』）)]*|[^。！？!?；;]+$")
 HEADING_MAX_CHARS = 40
 
 
@@ -34,15 +25,6 @@ class _Unit:
     paragraph: int
     headings: tuple[str, ...]
     labels: tuple[str, ...]
-
-
-def heading_level(text: str) -> tuple[int, str] | None:
-    """(level, marker) when the paragraph opens with a heading marker, else None."""
-    for level, pat in _LEVELS:
-        m = pat.match(text)
-        if m:
-            return level, m.group(0)
-    return None
 
 
 def _is_heading(text: str, level: int | None) -> bool:
@@ -139,11 +121,6 @@ def _merge_points(units: list[_Unit]) -> list[_Unit]:
         out.append(u)
         run = False
     return out
-
-
-def sentences(text: str) -> list[str]:
-    """Split at sentence ends (。！？；), keeping the punctuation and closing quotes."""
-    return [s for s in _SENTENCE.findall(text) if s.strip()]
 
 
 def _split_long(text: str, fits: Callable[[str], bool], overlap: int) -> list[str]:

@@ -30,3 +30,7 @@ class IndexMismatch(IndexError_):
 
 class IndexBusy(IndexError_):
     pass
+
+
+class ModelError(AssistantError):
+    """The embedding model cannot be loaded; the message says how to repair or replace it."""

@@ -7,19 +7,15 @@ similar-paragraph lookup, every other type runs search; ``noanswer`` queries sho
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AssistantError
 from .search import Searcher
+from .text import squash
 from .types import SearchResult
 
 ANSWERABLE = ("semantic", "keyword", "similar")
-
-
-def _squash(s: str) -> str:
-    return re.sub(r"\s+", "", s)
 
 
 def read_queries(path: str | Path) -> list[dict]:
@@ -41,9 +37,9 @@ def read_queries(path: str | Path) -> list[dict]:
 
 def first_hit_rank(result: SearchResult, gold: list[str]) -> int | None:
     """1-based rank of the first hit containing a gold snippet (template copies count with their card)."""
-    golds = [_squash(g) for g in gold if g.strip()]
+    golds = [squash(g) for g in gold if g.strip()]
     for r, h in enumerate(result.hits, start=1):
-        if any(g in _squash(h.passage.text) for g in golds):
+        if any(g in squash(h.passage.text) for g in golds):
             return r
     return None
 
@@ -81,9 +77,9 @@ class Report:
         return rows
 
 
-def evaluate(searcher: Searcher, queries: list[dict], k: int = 5, mode: str | None = None) -> Report:
+def evaluate(searcher: Searcher, queries: list[dict], k: int, mode: str | None = None) -> Report:
     """Run every query and score it."""
-    mode = mode or searcher.settings.mode
+    mode = mode or searcher.settings.retrieval.mode
     rep = Report(mode=mode, k=k)
     for q in queries:
         kind = q["type"]

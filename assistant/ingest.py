@@ -11,32 +11,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import IngestError
+from .headings import HEADING_START
+from .readers import SUPPORTED_LABEL, TEXT_SUFFIXES, read_raw
+from .text import SENTENCE_END, decode_bytes  # noqa: F401  (decode_bytes: part of the reading API)
+from .types import Document
 
 log = logging.getLogger(__name__)
 
 
 
-@dataclass
-class Document:
-    """One speech: title, ordered paragraphs and metadata."""
-
-    id: str
-    title: str
-    source: str
-    paragraphs: list[str]
-    number: int | None = None
-    date: str | None = None
-    meta: dict = field(default_factory=dict)
-
-
 # --- boilerplate ---------------------------------------------------------------------------
 # Each pattern matches a whole line of site chrome. They are anchored on wording that
 # never occurs in speech prose, so content lines are not lost.
-TEXT_SUFFIXES = {".txt", ".text", ""}
 _BOILERPLATE = [re.compile(p) for p in (
     r"^当前位置\s*[:：]",
     r"阅读\s*[（(]\s*[\d.]+\s*[万WwKk]?\s*[)）]\s*$",
@@ -58,15 +47,6 @@ _SPACE_RUN = re.compile(r"[ \t\u3000\u00a0]{2,}")
 # A "?" that stands where an indent or paragraph break was lost: at a line start, or
 # right after a sentence end (a real question mark never follows "。").
 _Q_AFTER_END = re.compile(r"(?<=[。！？!；;])[?？](?=\S)")
-_SENT_END = "。！？!?；;：:…」”』）)】"
-# Markers that open a heading or numbered paragraph; a line starting with one is never
-# the continuation of a broken sentence.
-HEADING_START = re.compile(
-    r"^(?:[一二三四五六七八九十百]+[、.．]|[（(][一二三四五六七八九十]+[)）]|\d{1,2}[、.．](?!\d)|"
-    r"[（(]\d{1,2}[)）]|[①②③④⑤⑥⑦⑧⑨⑩]|第[一二三四五六七八九十]+[,，、:：是]|"
-    r"(?:首先|其次|再次|最后)[,，:：]|[一二三四五六七八九十]+[是要][,，:：]?)")
-
-
 def is_boilerplate(line: str) -> bool:
     """True when the (stripped) line is site chrome rather than speech text."""
     bare = _BULLET.sub("", line).strip()
@@ -110,7 +90,7 @@ def _join_broken(lines: list[str]) -> list[str]:
             prev = out[-1]
             # headings are short and end without punctuation; body lines broken by the
             # scraper are long. 40 chars separates the two in practice.
-            if (len(prev) > 40 and prev[-1] not in _SENT_END and not HEADING_START.match(line)
+            if (len(prev) > 40 and prev[-1] not in SENTENCE_END and not HEADING_START.match(line)
                     and _MULTI_MARKER.match(line) is None):
                 out[-1] = prev + line
                 continue
@@ -169,33 +149,11 @@ def _drop_title_repeats(lines: list[str], title: str) -> list[str]:
     return out
 
 
-def decode_bytes(data: bytes, name: str) -> str:
-    """Decode a text file: UTF-8 (with or without BOM), UTF-16, else a detected Chinese
-    encoding. Refuses binary data and undecodable text instead of producing mojibake."""
-    if not data.strip():
-        raise IngestError(f"{name}: the file is empty")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    if b"\x00" in data[:4096]:
-        raise IngestError(f"{name}: looks like a binary file, not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data, cp_isolation=["gb18030", "big5", "utf_16", "utf_8"]).best()
-    if best is None:
-        raise IngestError(f"{name}: cannot detect the text encoding; save it as UTF-8")
-    return str(best)
-
-
 def read_file(path: Path) -> list[Document]:
     """Read one corpus file (txt, docx, pdf, html, md) into its speeches, with metadata.
 
     Raises IngestError naming the file and the reason."""
     from .metadata import extract_metadata
-    from .readers import read_raw
 
     path = Path(path)
     raw = read_raw(path)
@@ -205,8 +163,7 @@ def read_file(path: Path) -> list[Document]:
         if path.suffix.lower() in (".pdf", ".docx"):
             raise IngestError(f"{path.name}: not a valid {path.suffix[1:].upper()} file "
                               f"(the content is plain text); rename it to .txt if it is a speech")
-        raise IngestError(f"{path.name}: unsupported file type {path.suffix}; supported: "
-                          ".txt, .docx, .pdf, .html/.htm, .md")
+        raise IngestError(f"{path.name}: unsupported file type {path.suffix}; supported: {SUPPORTED_LABEL}")
     if raw.kind == "txt":
         lines, meta = clean_lines("\n".join(raw.lines))
         docs = split_documents(lines, meta, path.name)

@@ -8,8 +8,8 @@ scraped .txt pages (site chrome, broken lines, multi-speech files) stays in
 (styles, pages, markup) is only visible here.
 
 Every failure raises IngestError with the file name and a reason the user can act on.
-`assistant.ingest` is imported lazily (inside functions) so that ingest may import this
-module at its top without an import cycle.
+This module depends on nothing of ingest's (shared text helpers live in
+`assistant.text`, heading markers in `assistant.headings`).
 """
 from __future__ import annotations
 
@@ -22,14 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import IngestError
+from .headings import HEADING_START
+from .text import SENTENCE_END as SENT_END
+from .text import decode_bytes
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 KINDS = ("txt", "docx", "pdf", "html", "md")
+TEXT_SUFFIXES = {".txt", ".text", ""}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}
 MD_SUFFIXES = {".md", ".markdown"}
-SUPPORTED_SUFFIXES = {".txt", ".docx", ".pdf", *HTML_SUFFIXES, *MD_SUFFIXES}
+#: Every file name ending the readers accept (uploads, `add` and the corpus folder alike), in display order.
+SUPPORTED_SUFFIXES = (".txt", ".text", ".docx", ".pdf", ".html", ".htm", ".xhtml", ".shtml", ".md", ".markdown")
+#: How error messages name the supported types.
+SUPPORTED_LABEL = ".txt .docx .pdf .html/.htm .md"
 
 
 @dataclass
@@ -65,8 +72,6 @@ _CJK = f"[{_HAN}{_CJK_PUNCT}]"
 _HAN_RE = re.compile(f"[{_HAN}]")
 _LATIN_DIGIT = re.compile(r"[A-Za-z0-9]")
 _SPACE_BETWEEN_CJK = re.compile(f"(?<={_CJK})[ \\t\\u3000\\u00a0]+(?={_CJK})")
-# a line that ends one of these is not continued by the next line
-SENT_END = "。！？；：!?;:…”」』）)】"
 
 
 def _han_count(s: str) -> int:
@@ -128,7 +133,7 @@ def _zip_kind(name: str, suffix: str, data: bytes) -> str:
         raise IngestError(f"{name}: an OpenDocument .odt file is not supported; save it as .docx")
     if "spreadsheetml" in ctypes or "presentationml" in ctypes:
         raise IngestError(f"{name}: an Excel/PowerPoint file is not supported; "
-                          f"supported: .txt .docx .pdf .html .md")
+                          f"supported: {SUPPORTED_LABEL}")
     raise IngestError(f"{name}: a ZIP archive, not a document; unpack it first "
                       f"(unsupported or binary file)")
 
@@ -216,12 +221,6 @@ def _check_size(name: str, size: int) -> None:
                           f"{MAX_FILE_BYTES // 2**20} MB limit")
 
 
-def _decode(data: bytes, name: str) -> str:
-    from .ingest import decode_bytes  # lazy: ingest may import this module
-
-    return decode_bytes(data, name)
-
-
 def _split_text_lines(text: str) -> list[str]:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
     return [s for s in (line.strip() for line in text.split("\n")) if s]
@@ -231,7 +230,7 @@ def _split_text_lines(text: str) -> list[str]:
 def _read_txt(name: str, data: bytes) -> RawDoc:
     """Raw lines only; scraped-page cleaning is ingest.clean_lines' job
     (clean_lines("\\n".join(lines)) gives what clean_lines(text) gave)."""
-    return RawDoc(lines=_split_text_lines(_decode(data, name)), kind="txt")
+    return RawDoc(lines=_split_text_lines(decode_bytes(data, name)), kind="txt")
 
 
 # --- docx -----------------------------------------------------------------------------------
@@ -397,8 +396,6 @@ _STANDALONE = re.compile(r"^(?:[（(][^（）()]{1,30}[)）]|——.*)$")
 def _join_pdf_lines(items: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Join lines the layout broke: the previous line is about full width, does not end a
     sentence, and the next line does not open a heading/numbered item."""
-    from .ingest import HEADING_START
-
     widths = sorted(_width(s) for s, _ in items)
     if not widths:
         return []
@@ -541,7 +538,7 @@ def _decode_html(data: bytes, name: str) -> str:
                 return data.decode(enc)
             except (LookupError, UnicodeDecodeError):
                 pass
-    return _decode(data, name)
+    return decode_bytes(data, name)
 
 
 def _norm_ws(s: str) -> str:
@@ -823,7 +820,7 @@ def _front_matter(text: str) -> tuple[dict, str]:
 
 
 def _read_md(name: str, data: bytes) -> RawDoc:
-    text = _decode(data, name).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    text = decode_bytes(data, name).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
     fm, text = _front_matter(text)
     lines: list[str] = []
     headings: set[int] = set()

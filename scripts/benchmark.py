@@ -39,7 +39,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_convert:
-            from assistant.e5convert import convert, DEFAULT_SOURCE
+            from assistant.embed.e5convert import convert, DEFAULT_SOURCE
 
             t = time.perf_counter()
             convert(DEFAULT_SOURCE, Path(tmp) / "model", progress=False)

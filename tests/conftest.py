@@ -62,7 +62,7 @@ def settings(tiny_corpus: Path, tmp_path: Path, monkeypatch) -> Settings:
         if k.startswith("ASSISTANT_"):
             monkeypatch.delenv(k)
     return Settings.load(corpus_dir=tiny_corpus, index_dir=tmp_path / "index", model="fake",
-                         short_paragraph_chars=12, abstain=False)
+                         short_paragraph_chars=12, abstention={"enabled": False})
 
 
 @pytest.fixture
@@ -72,7 +72,22 @@ def fake() -> FakeEmbedder:
 
 @pytest.fixture
 def searcher(settings, fake):
-    from assistant.index import build
+    from assistant.build import build
     from assistant.search import Searcher
 
     return Searcher(build(settings, fake, progress=False), fake, settings)
+
+
+@pytest.fixture(scope="session")
+def real_service(tmp_path_factory):
+    """The real model and the seed corpus, converted and indexed in a temporary folder once
+    per session (the project's own index/ is never written by tests)."""
+    from assistant.service import QueryService
+
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ASSISTANT_")}
+    try:
+        tmp = tmp_path_factory.mktemp("real")
+        settings = Settings.load(corpus_dir=SEEDS, index_dir=tmp / "index")
+        yield QueryService.open(settings, progress=False)
+    finally:
+        os.environ.update(saved)

@@ -1,25 +1,26 @@
-"""Tests of app.py: the render helpers (escaping, highlighting, abstention, the copy-citation
-attribute, the section context, streaming), input parsing, uploads and removals through the
-handler core, and the named API endpoints through ``gradio_client`` against the app served
-on a free loopback port over a tiny temporary corpus with the fake embedder."""
-import sys
+"""Tests of the web UI (assistant.web) and the query service under it: the render helpers
+(escaping, highlighting, abstention, the copy-citation attribute, the section context,
+streaming), the chat path through the service (follow-up rewrite, filters, k/mode parsing),
+uploads and removals through the handlers, and the named API endpoints through
+``gradio_client`` against the app served on a free loopback port over a tiny temporary
+corpus with the fake embedder."""
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from assistant.errors import AssistantError, QueryError
+from assistant.search import NO_ANSWER, Filters
+from assistant.service import QueryService, parse_mode
+from assistant.settings import Settings
+from assistant.types import Citation, Hit, Passage, SearchResult
+from assistant.web import build_app, serve
+from assistant.web import handlers as H
+from assistant.web import render as R
+from assistant.web.server import parse_auth
 
-import app  # noqa: E402
-from assistant import conversation  # noqa: E402
-from assistant.errors import AssistantError, QueryError  # noqa: E402
-from assistant.search import NO_ANSWER  # noqa: E402
-from assistant.settings import Settings  # noqa: E402
-from assistant.types import Citation, Hit, Passage, SearchResult  # noqa: E402
-
-from tests.app_corpus import CORPUS, IMG, SCRIPT, UPLOAD, free_port  # noqa: E402
+from tests.app_corpus import CORPUS, IMG, SCRIPT, UPLOAD, free_port
 
 
 def write_corpus(folder: Path) -> Path:
@@ -35,15 +36,15 @@ def tiny_settings(tmp: Path, **extra) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def app_searcher(tmp_path_factory):
-    return app.load_searcher(tiny_settings(tmp_path_factory.mktemp("app")))
+def service(tmp_path_factory):
+    return QueryService.open(tiny_settings(tmp_path_factory.mktemp("app")))
 
 
 @pytest.fixture(scope="module")
-def server(app_searcher):
-    demo = app.build_app(app_searcher.settings, app_searcher)
+def server(service):
+    demo = build_app(service)
     port = free_port()
-    app.serve(demo, app_searcher.settings, host="127.0.0.1", port=port, block=False)
+    serve(demo, service.settings, host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -67,7 +68,7 @@ def make_hit(text=SCRIPT, title=IMG, source=IMG + ".txt", dup_title=SCRIPT) -> H
 # --- render helpers --------------------------------------------------------------------------
 
 def test_highlight_escapes_before_marking():
-    out = app.highlight(f"{SCRIPT}乡镇人大监督要突出重点，人民群众", ["乡镇人大", "监督", "人", "lt"])
+    out = R.highlight(f"{SCRIPT}乡镇人大监督要突出重点，人民群众", ["乡镇人大", "监督", "人", "lt"])
     assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "<mark>乡镇人大监督</mark>" in out  # adjacent terms join into one mark
     assert out.count("<mark>") == 1  # the single character 人 (in 人民) is not a term to mark
@@ -75,14 +76,14 @@ def test_highlight_escapes_before_marking():
 
 
 def test_highlight_whole_terms_only():
-    out = app.highlight("做好信访稳定工作，信访工作", ["信访稳定", "信访", "稳"])
+    out = R.highlight("做好信访稳定工作，信访工作", ["信访稳定", "信访", "稳"])
     assert out == "做好<mark>信访稳定</mark>工作，<mark>信访</mark>工作"
-    assert app.highlight("<b>", []) == "&lt;b&gt;"
-    assert app.highlight_terms(["6.25亿元", "25", "6", "亿元", "人大"]) == ["6.25亿元", "亿元", "人大"]
+    assert R.highlight("<b>", []) == "&lt;b&gt;"
+    assert R.highlight_terms(["6.25亿元", "25", "6", "亿元", "人大"]) == ["6.25亿元", "亿元", "人大"]
 
 
 def test_render_card_escapes_text_title_file_name_and_duplicates():
-    out = app.render_card(make_hit(), ["脚本"], rank=1)
+    out = R.render_card(make_hit(), ["脚本"], rank=1)
     for raw in (SCRIPT, IMG, "<b>y</b>", "<img"):
         assert raw not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
@@ -93,31 +94,31 @@ def test_render_card_escapes_text_title_file_name_and_duplicates():
 
 def test_render_similar_groups_and_escapes():
     res = SearchResult(query="q", hits=[make_hit(), make_hit(text="第二段")])
-    out = app.render_similar(res, [])
+    out = R.render_similar(res, [])
     assert out.count('class="group"') == 1 and out.count('class="card"') == 2
     assert "<img" not in out and "<script" not in out
 
 
 def test_abstention_and_error_messages():
     res = SearchResult(query="火星", hits=[], abstained=True, reason=NO_ANSWER, support=0.1)
-    out = app.render_result(res, ["火星"])
+    out = R.render_result(res, ["火星"])
     assert NO_ANSWER in out and 'class="card"' not in out
-    assert app.render_error(f"bad {SCRIPT}") == '<div class="error">⚠️ bad &lt;script&gt;alert(1)&lt;/script&gt;</div>'
+    assert R.render_error(f"bad {SCRIPT}") == '<div class="error">⚠️ bad &lt;script&gt;alert(1)&lt;/script&gt;</div>'
 
 
 def test_header_counts_speeches_and_paragraphs_and_shows_rewrite():
     res = SearchResult(query="乡镇人大 监督 那具体有哪些形式？", hits=[make_hit()])
-    assert app.support_counts(res) == (2, 2)
-    head = app.render_header(res, question="那具体有哪些形式？")
+    assert R.support_counts(res) == (2, 2)
+    head = R.render_header(res, question="那具体有哪些形式？")
     assert "结合上文改写为" in head and "乡镇人大 监督 那具体有哪些形式？" in head
     assert "共 2 篇讲话、2 个段落" in head
-    assert "改写" not in app.render_header(res, question=res.query)
+    assert "改写" not in R.render_header(res, question=res.query)
 
 
-def test_context_is_the_section_with_the_hit_marked(app_searcher):
-    index = app_searcher.index
+def test_context_is_the_section_with_the_hit_marked(service):
+    index = service.index
     i = index.by_id["01_renda:4"]
-    out = app.render_context(index, i, ["监督"])
+    out = R.render_context(index, i, ["监督"])
     assert "展开上下文" in out and out.count("ctx-hit") == 1
     assert "一、加强乡镇人大监督工作" in out and "第4段（命中）" in out and "第5段" in out
     # only section 一: not the opening paragraph, not section 二
@@ -125,9 +126,9 @@ def test_context_is_the_section_with_the_hit_marked(app_searcher):
     assert "<mark>监督</mark>" in out and "本节的全部 2 段" in out
 
 
-def test_context_is_limited_around_the_hit(app_searcher):
-    index = app_searcher.index
-    out = app.render_context(index, index.by_id["02_xinfang:5"], [], limit=1)
+def test_context_is_limited_around_the_hit(service):
+    index = service.index
+    out = R.render_context(index, index.by_id["02_xinfang:5"], [], limit=1)
     assert out.count('class="ctx-p') == 1 and "ctx-hit" in out and "&lt;script&gt;" in out
 
 
@@ -135,12 +136,12 @@ def test_copy_citation_format():
     c = Citation(title="乡镇人大工作会议讲话", source="01_renda.txt", paragraph=5, number=2,
                  headings=("一、加强乡镇人大监督工作", "（一）坚持依法监督"), date="2021-03-05", page=3)
     p = Passage(id="d:5", doc_id="d", text="监督工作要依法进行。\n", citation=c, position=4)
-    assert app.copy_citation(p) == ("《乡镇人大工作会议讲话》篇2，一、加强乡镇人大监督工作 › （一）坚持依法监督，"
+    assert c.quote(p.text) == ("《乡镇人大工作会议讲话》篇2，一、加强乡镇人大监督工作 › （一）坚持依法监督，"
                                     "第5段（2021-03-05，01_renda.txt 第3页）：“监督工作要依法进行。”")
     bare = Passage(id="e:1", doc_id="e", text="正文", citation=Citation(title="讲话", source="e.txt", paragraph=1),
                    position=0)
-    assert app.copy_citation(bare) == "《讲话》，第1段（e.txt）：“正文”"
-    assert app.citation_text(c) == ("《乡镇人大工作会议讲话》 篇2 · 一、加强乡镇人大监督工作 › （一）坚持依法监督 · "
+    assert bare.citation.quote(bare.text) == "《讲话》，第1段（e.txt）：“正文”"
+    assert c.detailed() == ("《乡镇人大工作会议讲话》 篇2 · 一、加强乡镇人大监督工作 › （一）坚持依法监督 · "
                                     "第5段 · 2021-03-05 · 01_renda.txt 第3页")
 
 
@@ -157,69 +158,83 @@ class _Buttons(HTMLParser):
 def test_copy_citation_attribute_is_escaped():
     nasty = f'他说："要\'落实\'" & {SCRIPT} {IMG}'
     hit = make_hit(text=nasty)
-    out = app.render_card(hit, ["落实"], rank=1)
+    out = R.render_card(hit, ["落实"], rank=1)
     for raw in (SCRIPT, IMG, '"要', "'落实'"):
         assert raw not in out
     parser = _Buttons()
     parser.feed(out)
     buttons = {b["class"]: b for b in parser.buttons}
     # the attribute holds exactly the citation: the quotes cannot end it early, no markup leaks
-    assert buttons["copy-cite"]["value"] == app.copy_citation(hit.passage)
+    assert buttons["copy-cite"]["value"] == hit.citation.quote(hit.passage.text)
     assert nasty in buttons["copy-cite"]["value"] and IMG in buttons["copy-cite"]["value"]
     assert buttons["sim-hit"]["value"] == "x:3"
     assert set(buttons["copy-cite"]) == {"type", "class", "title", "value"}  # no on* handler of ours
 
 
-def test_reply_streams_header_then_cards(app_searcher):
-    res = app_searcher.search("乡镇人大监督怎么做", k=3)
-    steps = list(app.stream_result(res, ["监督"], app_searcher.index, question="乡镇人大监督怎么做"))
+def test_reply_streams_header_then_cards(service):
+    res = service.search("乡镇人大监督怎么做", k=3)
+    steps = list(R.stream_result(res, ["监督"], service.index, question="乡镇人大监督怎么做"))
     assert len(steps) == 3
     assert "个段落支持此回答" in steps[0] and 'class="card"' not in steps[0] and "done" not in steps[0]
     assert steps[1].count('class="card"') == 1 and 'class="reply done"' not in steps[1]
     assert steps[2].count('class="card"') == 3 and steps[2].startswith('<div class="reply done">')
-    assert app.render_result(res, ["监督"], app_searcher.index) == steps[2]
+    assert R.render_result(res, ["监督"], service.index) == steps[2]
     abstained = SearchResult(query="火星", hits=[], abstained=True, reason=NO_ANSWER)
-    assert [s.startswith('<div class="reply done">') for s in app.stream_result(abstained, [])] == [True]
+    assert [s.startswith('<div class="reply done">') for s in R.stream_result(abstained, [])] == [True]
 
 
-def test_followup_rewrite_comes_from_conversation(app_searcher):
-    assert app.rewrite_followup is conversation.rewrite_followup
-    tok = app_searcher.index.tokenizer
-    assert app.rewrite_followup("那具体有哪些形式？", "乡镇人大监督怎么做", tok) == "乡镇人大 监督 那具体有哪些形式？"
-    assert app.rewrite_followup("如何做好信访稳定工作", "乡镇人大监督怎么做", tok) == "如何做好信访稳定工作"
+def test_chat_turn_rewrites_a_followup_through_the_service(service):
+    first = service.ask("乡镇人大监督怎么做")
+    assert first.result.query == "乡镇人大监督怎么做" and first.result.hits and "监督" in first.terms
+    follow = service.ask("那具体有哪些形式？", first.result.query)
+    assert follow.question == "那具体有哪些形式？" and follow.result.query == "乡镇人大 监督 那具体有哪些形式？"
+    assert follow.index is service.index
+    assert service.ask("如何做好信访稳定工作", first.result.query).result.query == "如何做好信访稳定工作"
 
 
-def test_input_parsing():
-    assert app.parse_filters() is None
-    f = app.parse_filters(["a.txt"], "d1, d2", "2021-01-01", "")
+def test_chat_handler_streams_and_keeps_the_last_query(service):
+    steps = list(H.ask(service, "那具体有哪些形式？", [], "乡镇人大监督怎么做", 3, "hybrid", [], [], [], "", ""))
+    history, box, last = steps[-1]
+    assert box == "" and last == "乡镇人大 监督 那具体有哪些形式？"
+    assert history[0] == {"role": "user", "content": "那具体有哪些形式？"}
+    assert "结合上文改写为" in history[-1]["content"] and 'class="reply done"' in history[-1]["content"]
+    # a bad filter is a message in the chat, the previous question is kept
+    *_, (history, _, last) = H.ask(service, "监督", [], "旧问题", 3, "hybrid", [], [], [], "2021/1/1", "")
+    assert "YYYY-MM-DD" in history[-1]["content"] and last == "旧问题"
+
+
+def test_input_parsing(service):
+    assert Filters.parse() is None
+    f = Filters.parse(["a.txt"], "d1, d2", "2021-01-01", "")
     assert f.sources == ["a.txt"] and f.doc_ids == ["d1", "d2"] and f.date_from == "2021-01-01"
-    assert app.parse_filters(occasions=["乡镇人大工作会议"]).occasions == ["乡镇人大工作会议"]
+    assert Filters.parse(occasions=["乡镇人大工作会议"]).occasions == ["乡镇人大工作会议"]
     with pytest.raises(QueryError):
-        app.parse_filters(date_to="2021/1/1")
+        Filters.parse(date_to="2021/1/1")
     with pytest.raises(QueryError):
-        app.parse_filters(date_from="2022-01-01", date_to="2021-01-01")
+        Filters.parse(date_from="2022-01-01", date_to="2021-01-01")
     with pytest.raises(QueryError):
-        app.parse_k(0, 5)
-    assert app.parse_k(None, 5) == 5 and app.parse_k("3", 5) == 3
+        service.parse_k(0)
+    assert service.parse_k(None) == service.settings.retrieval.top_k and service.parse_k("3") == 3
     with pytest.raises(QueryError):
-        app.parse_mode("foo")
-    assert app.parse_auth("u:p:w") == ("u", "p:w") and app.parse_auth(None) is None
+        parse_mode("foo")
+    assert parse_mode("BM25") == "bm25" and parse_mode("") is None
+    assert parse_auth("u:p:w") == ("u", "p:w") and parse_auth(None) is None
     with pytest.raises(AssistantError):
-        app.parse_auth("nopassword")
+        parse_auth("nopassword")
 
 
-def test_corpus_rows_and_choices(app_searcher):
-    index = app_searcher.index
-    rows = {r[0]: r for r in app.corpus_rows(index)}
+def test_corpus_rows_and_choices(service):
+    index = service.index
+    rows = {r[0]: r for r in R.corpus_rows(index)}
     assert rows["01_renda"][1:] == ["乡镇人大工作会议讲话", "", "2021-03-05", "乡镇人大工作会议", "", "01_renda.txt", 5]
-    assert len(rows) == 3 and len(app.CORPUS_HEADERS) == 8
-    assert "乡镇人大工作会议" in app.occasion_choices(index)
-    assert "02_xinfang.txt" in app.source_choices(index)
+    assert len(rows) == 3 and len(R.CORPUS_HEADERS) == 8
+    assert "乡镇人大工作会议" in R.occasion_choices(index)
+    assert "02_xinfang.txt" in R.source_choices(index)
 
 
-def test_occasion_filter(app_searcher):
-    f = app.parse_filters(occasions="全县信访稳定工作会议")
-    res = app_searcher.search("做好工作", k=10, filters=f)
+def test_occasion_filter(service):
+    f = Filters.parse(occasions="全县信访稳定工作会议")
+    res = service.search("做好工作", k=10, filters=f)
     assert res.hits and {h.citation.occasion for h in res.hits} == {"全县信访稳定工作会议"}
 
 
@@ -232,14 +247,14 @@ GOOD = UPLOAD
 def editable(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("edit")
     settings = tiny_settings(tmp, max_upload_mb=1)
-    return app.Live(app.load_searcher(settings)), settings, tmp
+    return QueryService.open(settings), settings, tmp
 
 
-def test_check_uploads_type_and_size(tmp_path):
+def test_check_uploads_type_and_size(editable, tmp_path):
     files = {"a.txt": b"x", "b.DOCX": b"x", "c.exe": b"MZ", "noext": b"x", "big.md": b"x" * (1024 * 1024 + 1)}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    ok, refused = app.check_uploads([tmp_path / n for n in files] + [tmp_path / "gone.txt"], 1)
+    ok, refused = editable[0].check_uploads([tmp_path / n for n in files] + [tmp_path / "gone.txt"])
     assert [p.name for p in ok] == ["a.txt", "b.DOCX"]
     text = "\n".join(refused)
     assert "c.exe：不支持的文件类型 .exe" in text and "noext：不支持的文件类型" in text
@@ -247,38 +262,38 @@ def test_check_uploads_type_and_size(tmp_path):
 
 
 def test_upload_good_and_bad_then_remove(editable):
-    live, settings, tmp = editable
+    service, settings, tmp = editable
     up = tmp / "upload"
     up.mkdir()
     (up / "04_anquan.txt").write_text(GOOD, encoding="gb18030")  # any Chinese encoding
     (up / "05_binary.txt").write_bytes(bytes(range(256)) * 8)
     (up / f"06_{IMG}.exe").write_bytes(b"MZ\x90\x00")
     (up / "07_big.txt").write_bytes(b"x" * (1024 * 1024 + 10))
-    before = live.get()
-    out = app.change_corpus(live, settings, "add", sorted(up.iterdir()))
+    before = service.searcher
+    out = H.change_corpus(service, "add", sorted(up.iterdir()))
     assert "已加入 1 个文件" in out and "04_anquan.txt" in out
     assert "3 个文件未加入" in out and "05_binary.txt" in out and "07_big.txt：文件过大" in out
     assert "不支持的文件类型 .exe" in out and "<img" not in out and "&lt;img" in out
-    now = live.get()
+    now = service.searcher
     assert now is not before and now.index is not before.index  # a new searcher was swapped in
-    assert "04_anquan.txt" in app.source_choices(now.index)
-    assert "05_binary.txt" not in app.source_choices(now.index)
+    assert "04_anquan.txt" in R.source_choices(now.index)
+    assert "05_binary.txt" not in R.source_choices(now.index)
     assert now.search("安全生产隐患排查", k=3).hits[0].citation.source == "04_anquan.txt"
     assert before.search("乡镇人大监督", k=1).hits  # the old searcher still answers
 
-    out = app.change_corpus(live, settings, "remove", ["04_anquan.txt", "nope.txt"])
+    out = H.change_corpus(service, "remove", ["04_anquan.txt", "nope.txt"])
     assert "已删除 1 个文件" in out and "nope.txt" in out
-    assert "04_anquan.txt" not in app.source_choices(live.get().index)
-    assert not (settings.corpus_dir / "04_anquan.txt").exists()
+    assert "04_anquan.txt" not in R.source_choices(service.index)
+    assert not (settings.index.corpus_dir / "04_anquan.txt").exists()
 
 
 def test_upload_refusals_and_busy(editable, tmp_path):
-    live, settings, _ = editable
-    assert "请先选择要上传的文件" in app.change_corpus(live, settings, "add", [])
-    assert "请先选择要删除的文件" in app.change_corpus(live, settings, "remove", None)
+    service, settings, _ = editable
+    assert "请先选择要上传的文件" in H.change_corpus(service, "add", [])
+    assert "请先选择要删除的文件" in H.change_corpus(service, "remove", None)
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"not a pdf at all")
-    out = app.change_corpus(live, settings, "add", [bad])
+    out = H.change_corpus(service, "add", [bad])
     assert "未加入" in out and "bad.pdf" in out and "已加入" not in out
     good = tmp_path / "08_good.txt"
     good.write_text(GOOD, encoding="utf-8")
@@ -286,7 +301,7 @@ def test_upload_refusals_and_busy(editable, tmp_path):
     release = threading.Event()
 
     def hold():
-        with live.writing:
+        with service.writing:
             held.set()
             release.wait(10)
 
@@ -294,20 +309,24 @@ def test_upload_refusals_and_busy(editable, tmp_path):
     t.start()
     held.wait(5)
     try:
-        assert "索引正忙" in app.change_corpus(live, settings, "add", [good])
+        assert "索引正忙" in H.change_corpus(service, "add", [good])
     finally:
         release.set()
         t.join()
-    assert not (settings.corpus_dir / "08_good.txt").exists()
+    assert not (settings.index.corpus_dir / "08_good.txt").exists()
 
 
 def test_editing_is_off_when_exposed_without_auth(editable, tmp_path):
-    live, settings, _ = editable
-    assert app.corpus_editable(settings)
+    service, settings, _ = editable
+    assert H.corpus_editable(service)
+
+    def on(s):
+        return QueryService(s, service.embedder, service.index)
+
     exposed = settings.replace(host="0.0.0.0")
-    assert not app.corpus_editable(exposed) and app.corpus_editable(exposed.replace(auth="a:b"))
-    out = app.change_corpus(live, exposed, "remove", ["01_renda.txt"])
-    assert "语料编辑已关闭" in out and (settings.corpus_dir / "01_renda.txt").exists()
+    assert not H.corpus_editable(on(exposed)) and H.corpus_editable(on(exposed.replace(auth="a:b")))
+    out = H.change_corpus(on(exposed), "remove", ["01_renda.txt"])
+    assert "语料编辑已关闭" in out and (settings.index.corpus_dir / "01_renda.txt").exists()
 
 
 # --- the served app through gradio_client ------------------------------------------------------
@@ -379,14 +398,14 @@ def test_api_invalid_input_returns_error(client, args, kwargs, needle):
     assert "为空" in client.predict("", api_name="/similar")["error"]
 
 
-def test_basic_auth(app_searcher):
+def test_basic_auth(service):
     import httpx
     from gradio_client import Client
 
-    settings = app_searcher.settings.replace(auth="alice:s3cret")
-    demo = app.build_app(settings, app_searcher)
+    settings = service.settings.replace(auth="alice:s3cret")
+    demo = build_app(QueryService(settings, service.embedder, service.index))
     port = free_port()
-    app.serve(demo, settings, host="127.0.0.1", port=port, block=False)
+    serve(demo, settings, host="127.0.0.1", port=port, block=False)
     try:
         url = f"http://127.0.0.1:{port}/"
         assert httpx.get(url + "config").status_code in (401, 403)

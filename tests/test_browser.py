@@ -7,7 +7,6 @@ per-card 相似段落 action, that injected markup shows as literal text and no 
 uploads a file in the 语料 tab and finds it, and saves screenshots in ``artifacts/``.
 """
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -24,13 +23,13 @@ else:
     playwright_api = pytest.importorskip("playwright.sync_api",
                                          reason="playwright not installed: pip install playwright")
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import app  # noqa: E402
+from assistant.service import QueryService  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from assistant.web import build_app, serve  # noqa: E402
 
 from tests.app_corpus import CORPUS, IMG, SCRIPT, UPLOAD, free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ARTIFACTS = ROOT / "artifacts"
 IMG_TITLE = IMG + "经济工作会议讲话"
@@ -47,9 +46,9 @@ def server(tmp_path_factory):
         (corpus / name).write_text(text, encoding="utf-8")
     # like ASSISTANT_MODEL=fake with a temporary ASSISTANT_INDEX_DIR
     settings = Settings.load(model="fake", corpus_dir=corpus, index_dir=tmp / "index")
-    demo = app.build_app(settings)
+    demo = build_app(QueryService.open(settings))
     port = free_port()
-    app.serve(demo, settings, host="127.0.0.1", port=port, block=False)
+    serve(demo, settings, host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -88,7 +87,7 @@ def ask(page, question: str, replies_before: int) -> float:
 
 def test_chat_answer_context_followup_similar_and_escaping(page):
     # the empty page offers example questions
-    assert page.get_by_text("如何做好信访稳定工作").first.is_visible()
+    page.get_by_text("如何做好信访稳定工作").first.wait_for(state="visible")
 
     # a question -> result cards with a 人大监督 passage and its citation
     box = page.locator("#question textarea")

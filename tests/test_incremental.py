@@ -8,7 +8,10 @@ import pytest
 
 from assistant.cli import main
 from assistant.errors import IndexBusy
-from assistant.index import add_files, build, index_lock, list_documents, load, remove_files
+from assistant.build import build
+from assistant.corpus import add_files, remove_files
+from assistant.index import load
+from assistant.lock import index_lock
 from assistant.search import Searcher
 
 NEW = """在全镇秸秆禁烧工作会议上的讲话
@@ -57,7 +60,7 @@ def test_add_equals_full_rebuild_and_embeds_only_new(settings, fake, tmp_path):
 def test_remove_equals_full_rebuild(settings, fake, tmp_path):
     build(settings, fake, progress=False)
     rep = remove_files(settings, fake, ["b.txt"])
-    assert rep.changed == ["b.txt"] and not (settings.corpus_dir / "b.txt").exists()
+    assert rep.changed == ["b.txt"] and not (settings.index.corpus_dir / "b.txt").exists()
     assert not any(p.citation.source == "b.txt" for p in rep.index.passages)
     full = build(settings.replace(index_dir=tmp_path / "fresh"), fake, progress=False)
     assert _snapshot(full, settings, fake) == _snapshot(rep.index, settings, fake)
@@ -78,7 +81,7 @@ def test_bad_files_skipped_with_reason_rest_added(settings, fake, tmp_path):
     reasons = "\n".join(rep.skipped)
     for name in ("scan.pdf", "empty.txt", "data.bin", "missing.txt"):
         assert name in reasons
-    assert sorted(p.name for p in settings.corpus_dir.iterdir()) == ["a.txt", "b.txt", "c.txt", "jinshao.txt"]
+    assert sorted(p.name for p in settings.index.corpus_dir.iterdir()) == ["a.txt", "b.txt", "c.txt", "jinshao.txt"]
     assert len(rep.index.passages) > len(before.passages)
 
 
@@ -96,7 +99,7 @@ def test_name_clash_refused(settings, fake, tmp_path):
     clash = _new_file(tmp_path, name="a.txt")
     rep = add_files(settings, fake, [clash])
     assert rep.changed == [] and "already in the corpus" in rep.skipped[0]
-    assert "人大" in (settings.corpus_dir / "a.txt").read_text("utf-8")
+    assert "人大" in (settings.index.corpus_dir / "a.txt").read_text("utf-8")
 
 
 def _hold_lock(settings, ready, release):
@@ -123,8 +126,8 @@ def test_second_writer_gets_busy(settings, fake, tmp_path):
     assert add_files(settings, fake, [_new_file(tmp_path)]).changed == ["jinshao.txt"]
 
 
-def test_list_documents(settings, fake):
-    rows = list_documents(build(settings, fake, progress=False))
+def test_documents(settings, fake):
+    rows = build(settings, fake, progress=False).documents()
     by_source = {r["source"]: r for r in rows if r["number"] is None}
     assert by_source["a.txt"]["date"] == "2023-04-01" and by_source["a.txt"]["passages"] >= 2
     assert {r["number"] for r in rows if r["source"] == "c.txt"} == {1, 2}
@@ -132,8 +135,8 @@ def test_list_documents(settings, fake):
 
 def test_cli_add_list_remove(settings, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("ASSISTANT_MODEL", "fake")
-    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(settings.corpus_dir))
-    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index_dir))
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(settings.index.corpus_dir))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(settings.index.index_dir))
     assert main(["add", str(_new_file(tmp_path)), str(tmp_path / "nope.txt")]) == 0
     out = capsys.readouterr()
     assert "added: jinshao.txt" in out.out and "nope.txt" in out.err

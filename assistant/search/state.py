@@ -1,0 +1,65 @@
+"""What flows through the search pipeline: one query's state, filled in stage by stage."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..types import Hit, Mode
+
+
+@dataclass
+class Verdict:
+    """The abstention judge's decision: whether the corpus supports an answer, and why."""
+
+    abstained: bool
+    support: float
+    """Calibrated evidence in units of the thresholds: below 1 means abstain."""
+    reason: str = ""
+    evidence: dict = field(default_factory=dict)
+
+
+@dataclass
+class QueryState:
+    """One query on its way through the stages; each reads what earlier ones left.
+
+    Passage positions (ints) identify passages throughout; ``mask`` marks the passages a
+    query may return (filters, the pasted paragraph's own passages excluded)."""
+
+    text: str
+    vector: np.ndarray
+    k: int
+    mode: Mode
+    bm25_weight: float
+    abstain: bool
+    mask: np.ndarray | None = None
+    # retrieve
+    dense_all: np.ndarray | None = None
+    """Every passage's dense score: the query's own score distribution, the null that
+    z-fusion and abstention measure against."""
+    dense_top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The dense ranker's candidates, best first."""
+    bm25_all: np.ndarray | None = None
+    bm25_top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """The lexical ranker's candidates (positive score), best first."""
+    terms: dict[str, float] = field(default_factory=dict)
+    """The query's content terms and their IDF weights (shared by fusion and abstention)."""
+    # fuse
+    fused: dict[int, float] = field(default_factory=dict)
+    """Candidate -> fused score; later stages (a reranker) may rewrite it."""
+    # judge
+    verdict: Verdict | None = None
+    # fold
+    hits: list[Hit] = field(default_factory=list)
+
+    def ranked(self) -> list[int]:
+        """Candidates by fused score, best first."""
+        return sorted(self.fused, key=lambda i: -self.fused[i])
+
+
+class Stage(Protocol):
+    """A step of the pipeline: reads and extends the state (a judge may end the query by
+    setting an abstaining ``verdict``)."""
+
+    def __call__(self, state: QueryState) -> None: ...

@@ -1,0 +1,202 @@
+"""The query service: the one object the web UI, the API endpoints and the CLI call.
+
+It owns the settings, the embedder and the current index (behind a ``Searcher``), and
+offers search, similar, a chat turn (follow-up rewrite included), corpus changes (which
+build a new index and swap it in) and the views the UI needs. It returns the named result
+types; turning errors into messages is the caller's job (CLI, web).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .conversation import rewrite_followup
+from .corpus import ChangeReport, add_files, remove_files
+from .embed import Embedder, load_embedder
+from .errors import IndexBusy, QueryError
+from .index import Index
+from .readers import SUPPORTED_SUFFIXES
+from .search import Filters, Searcher
+from .settings import Settings
+from .types import Mode, Passage, SearchResult
+
+log = logging.getLogger(__name__)
+
+MAX_K = 20
+"""Largest top-k the UI and the API accept (above ``top_k`` when that is set higher)."""
+
+
+@dataclass
+class Reply:
+    """One search as a caller shows it: the result, the words to highlight, and the index
+    it came from (context views must read the same index even if a new one was swapped in)."""
+
+    question: str
+    """What the user typed; ``result.query`` is what was searched (a follow-up is rewritten)."""
+    result: SearchResult
+    terms: list[str]
+    index: Index
+    seconds: float
+
+
+class QueryService:
+    """Search, similar and corpus changes over one swappable index (thread-safe)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, index: Index):
+        self.settings = settings
+        self.embedder = embedder
+        self._searcher = Searcher(index, embedder, settings)
+        self._lock = threading.Lock()
+        self.writing = threading.Lock()
+        """Held for the whole of a corpus change: one at a time."""
+
+    @classmethod
+    def open(cls, settings: Settings, build: bool = True, progress: bool = True) -> "QueryService":
+        """Load the embedder and the index (built first when missing or stale, if ``build``)."""
+        from .build import ensure
+        from .index import load
+
+        t = time.perf_counter()
+        embedder = load_embedder(settings, progress=progress)
+        log.info("embedder %r ready (%.1fs)", settings.index.model, time.perf_counter() - t)
+        index = ensure(settings, embedder, progress=progress) if build else load(settings, embedder)
+        counts = index.manifest.get("counts", {})
+        log.info("index ready: %s speeches, %s passages (%.1fs)", counts.get("documents"), counts.get("passages"),
+                 time.perf_counter() - t)
+        return cls(settings, embedder, index)
+
+    # --- the current index ------------------------------------------------------------
+    @property
+    def searcher(self) -> Searcher:
+        """The current searcher; take it once per request so one request sees one index."""
+        with self._lock:
+            return self._searcher
+
+    @property
+    def index(self) -> Index:
+        return self.searcher.index
+
+    def swap(self, index: Index) -> None:
+        """Serve ``index`` from now on; requests already running finish on the old one."""
+        searcher = Searcher(index, self.embedder, self.settings)
+        with self._lock:
+            self._searcher = searcher
+
+    # --- queries ------------------------------------------------------------------------
+    def search(self, text: str, k=None, mode=None, filters: Filters | None = None) -> SearchResult:
+        """The passages that answer ``text`` (k and mode as given by a user: validated here)."""
+        return self.searcher.search(text, k=self.parse_k(k), mode=parse_mode(mode), filters=filters)
+
+    def similar(self, text: str, k=None, mode=None, filters: Filters | None = None,
+                exclude_ids: list[str] | None = None) -> SearchResult:
+        """Paragraphs that say the same as ``text``."""
+        return self.searcher.similar(text, k=self.parse_k(k), mode=parse_mode(mode), filters=filters,
+                                     exclude_ids=exclude_ids)
+
+    def ask(self, question: str, previous: str | None = None, k=None, mode=None,
+            filters: Filters | None = None) -> Reply:
+        """A chat turn: a follow-up is rewritten with the previous question's key terms first."""
+        s = self.searcher
+        query = rewrite_followup(question, previous, s.index.tokenizer)
+        t = time.perf_counter()
+        res = s.search(query, k=self.parse_k(k), mode=parse_mode(mode), filters=filters)
+        took = time.perf_counter() - t
+        log.info("search %r -> %d hits, abstained=%s, support=%s, %.0f ms",
+                 res.query, len(res.hits), res.abstained, res.support, took * 1000)
+        return Reply(question, res, s.index.tokenizer.content_terms(res.query), s.index, took)
+
+    def similar_reply(self, text: str, k=None, mode=None, filters: Filters | None = None,
+                      exclude_ids: list[str] | None = None) -> Reply:
+        """``similar`` with what the UI needs to show it."""
+        s = self.searcher
+        t = time.perf_counter()
+        res = s.similar(text, k=self.parse_k(k), mode=parse_mode(mode), filters=filters, exclude_ids=exclude_ids)
+        took = time.perf_counter() - t
+        log.info("similar (%d chars) -> %d hits, %.0f ms", len(text or ""), len(res.hits), took * 1000)
+        return Reply(text, res, s.index.tokenizer.content_terms(res.query), s.index, took)
+
+    def passage(self, passage_id: str) -> Passage:
+        """A passage of the current index by id; QueryError when the index no longer has it."""
+        index = self.index
+        i = index.by_id.get(passage_id or "")
+        if i is None:
+            raise QueryError("这条结果已不在当前索引中（语料已更新），请重新检索 "
+                             "(the passage is no longer in the index; search again)")
+        return index.passages[i]
+
+    def parse_k(self, k) -> int:
+        """A user's top-k (int, float or string; empty = the ``top_k`` setting), checked against the range."""
+        default = self.settings.retrieval.top_k
+        if k is None or k == "":
+            return default
+        try:
+            k = int(float(k))
+        except (TypeError, ValueError):
+            raise QueryError(f"k 必须是整数 (k must be an integer, not {k!r})") from None
+        top = max(MAX_K, default)
+        if not 1 <= k <= top:
+            raise QueryError(f"k 必须在 1 到 {top} 之间 (k must be between 1 and {top})")
+        return k
+
+    # --- the corpus --------------------------------------------------------------------
+    def documents(self) -> list[dict]:
+        """One row per indexed speech (see ``Index.documents``)."""
+        return self.index.documents()
+
+    def check_uploads(self, paths) -> tuple[list[Path], list[str]]:
+        """(files to add, refusals "name：reason") by type and size, before anything is read."""
+        ok, refused = [], []
+        max_mb = self.settings.web.max_upload_mb
+        for raw in paths or ():
+            # a path (gr.File type="filepath"), or a file object with its path in .name
+            p = Path(raw if isinstance(raw, (str, os.PathLike)) else getattr(raw, "name", ""))
+            if p.suffix.lower() not in SUPPORTED_SUFFIXES or not p.suffix:
+                refused.append(f"{p.name}：不支持的文件类型 {p.suffix or '（无扩展名）'}，"
+                               f"只接受 {' '.join(SUPPORTED_SUFFIXES)}")
+                continue
+            try:
+                size = p.stat().st_size
+            except OSError:
+                refused.append(f"{p.name}：上传的文件不存在或无法读取，请重新上传")
+                continue
+            if size > max_mb * 1024 * 1024:
+                refused.append(f"{p.name}：文件过大（{size / 1024 / 1024:.1f} MB），单个文件不能超过 {max_mb} MB")
+                continue
+            ok.append(p)
+        return ok, refused
+
+    def add_files(self, paths, progress: bool = False) -> ChangeReport:
+        """Add files to the corpus, rebuild, and swap the new index in."""
+        return self._change(add_files, paths, progress)
+
+    def remove_files(self, names, progress: bool = False) -> ChangeReport:
+        """Remove corpus files, rebuild, and swap the new index in."""
+        return self._change(remove_files, names, progress)
+
+    def _change(self, fn, items, progress: bool) -> ChangeReport:
+        if not self.writing.acquire(timeout=1):
+            raise IndexBusy("索引正忙：另一个上传或删除正在进行，请稍后再试 "
+                            "(another change of the corpus is running; try again when it finishes)")
+        try:
+            report = fn(self.settings, self.embedder, [str(p) for p in items], progress=progress)
+            if report.index is not None:
+                self.swap(report.index)
+        finally:
+            self.writing.release()
+        log.info("%s: changed %s, skipped %s (%.1fs)", fn.__name__, report.changed, report.skipped, report.seconds)
+        return report
+
+
+def parse_mode(mode) -> Mode | None:
+    """A user's mode name (empty = the setting); QueryError for an unknown one."""
+    mode = str(mode or "").strip().lower()
+    if not mode:
+        return None
+    try:
+        return Mode(mode)
+    except ValueError:
+        raise QueryError(f"检索模式只能是 {'、'.join(m.value for m in Mode)} (unknown mode {mode!r})") from None

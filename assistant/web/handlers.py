@@ -1,0 +1,197 @@
+"""Event handlers: plain functions of the query service and the components' values.
+
+``layout`` binds them to the page with ``functools.partial(handler, service)``; tests call
+them directly. Each takes what it needs from the service once, at its start, so a request
+that overlaps an index swap is answered from one index. Errors become messages here (the
+outer layer), never tracebacks.
+"""
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from ..errors import AssistantError
+from ..search import Filters
+from ..service import QueryService
+from . import render as R
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "内部错误，请稍后重试或查看服务器日志 (internal error; see the server log)"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def corpus_editable(service: QueryService) -> bool:
+    """Uploads and removals only where nobody else can reach them unauthenticated."""
+    web = service.settings.web
+    return web.host in LOOPBACK or bool(web.auth)
+
+
+# --- the chat -----------------------------------------------------------------------------
+
+def ask(service: QueryService, message, history, last_query, k, mode, sources, doc_ids, occasions,
+        date_from, date_to):
+    """A question from the chat box: yields (history, cleared box, last query) as the reply streams."""
+    history = list(history or [])
+    message = (message or "").strip()
+    if not message:
+        yield history, "", last_query
+        return
+    history.append({"role": "user", "content": R.esc(message)})
+    yield [*history, {"role": "assistant", "content": R.reply_html(R.PENDING, done=False)}], "", last_query
+    try:
+        filters = Filters.parse(sources, doc_ids, date_from, date_to, occasions)
+        reply = service.ask(message, last_query, k=k, mode=mode, filters=filters)
+        for html in R.stream_result(reply.result, reply.terms, reply.index, question=message, seconds=reply.seconds):
+            yield [*history, {"role": "assistant", "content": html}], "", reply.result.query
+        return
+    except AssistantError as e:
+        html = R.reply_html(R.render_error(str(e)))
+    except Exception:
+        log.exception("search failed for %r", message)
+        html = R.reply_html(R.render_error(INTERNAL_ERROR))
+    yield [*history, {"role": "assistant", "content": html}], "", last_query
+
+
+def ask_example(service: QueryService, evt: gr.SelectData, history, last_query, *opts):
+    """A click on an example question."""
+    value = evt.value
+    text = value.get("text", "") if isinstance(value, dict) else str(value or "")
+    yield from ask(service, text, history, last_query, *opts)
+
+
+def clear():
+    """新话题: an empty chat, no previous question."""
+    return [], "", None
+
+
+# --- similar paragraphs ----------------------------------------------------------------------
+
+def find_similar(service: QueryService, text, k, mode, sources, doc_ids, occasions, date_from, date_to,
+                 exclude_ids: list[str] | None = None) -> str:
+    """The 相似段落 tab: paragraphs that say the same as ``text``, grouped by speech."""
+    try:
+        filters = Filters.parse(sources, doc_ids, date_from, date_to, occasions)
+        reply = service.similar_reply(text, k=k, mode=mode, filters=filters, exclude_ids=exclude_ids)
+        return R.render_similar(reply.result, reply.terms, reply.index)
+    except AssistantError as e:
+        return R.render_error(str(e))
+    except Exception:
+        log.exception("similar failed")
+        return R.render_error(INTERNAL_ERROR)
+
+
+def similar_to_hit(service: QueryService, passage_id, *opts):
+    """A card's 相似段落 button: switch to the tab with that passage's text and its matches."""
+    try:
+        passage = service.passage(passage_id)
+    except AssistantError as e:
+        return gr.Tabs(selected="similar"), gr.update(), R.render_error(str(e))
+    return gr.Tabs(selected="similar"), passage.text, find_similar(service, passage.text, *opts)
+
+
+# --- the corpus tab --------------------------------------------------------------------------
+
+def _keep(values, choices) -> list:
+    allowed = {c[1] if isinstance(c, tuple) else c for c in choices}
+    return [v for v in values or [] if v in allowed]
+
+
+def corpus_view(service: QueryService, sources, doc_ids, occasions, removing):
+    """Summary, table and filter choices of the current index (selections kept where still valid)."""
+    index = service.index
+    srcs, docs, occs = R.source_choices(index), R.doc_choices(index), R.occasion_choices(index)
+    return (R.corpus_summary(index), R.corpus_rows(index),
+            gr.update(choices=srcs, value=_keep(sources, srcs)),
+            gr.update(choices=docs, value=_keep(doc_ids, docs)),
+            gr.update(choices=occs, value=_keep(occasions, occs)),
+            gr.update(choices=srcs, value=_keep(removing, srcs)))
+
+
+def upload(service: QueryService, files, sources, doc_ids, occasions, removing, progress=gr.Progress()):
+    """加入语料: add the uploaded files, then refresh the corpus views."""
+    status = change_corpus(service, "add", files, progress)
+    return (status, *corpus_view(service, sources, doc_ids, occasions, removing), None)
+
+
+def remove(service: QueryService, names, confirmed, sources, doc_ids, occasions, removing):
+    """从语料中删除 (after the browser's confirm dialog)."""
+    if names and not confirmed:
+        status = '<div class="notice">已取消删除。</div>'
+    else:
+        status = change_corpus(service, "remove", names)
+    return (status, *corpus_view(service, sources, doc_ids, occasions, []))
+
+
+def change_corpus(service: QueryService, kind: str, items, progress=None) -> str:
+    """Add (``kind="add"``: uploaded paths) or remove (``"remove"``: corpus file names) files
+    through the service (which swaps the new index in); the outcome as HTML."""
+    def step(frac, desc):
+        if progress is not None:
+            progress(frac, desc=desc)
+
+    verb = "加入" if kind == "add" else "删除"
+    if not corpus_editable(service):
+        return R.render_error("此服务对外开放且未设置密码（settings.auth），语料编辑已关闭")
+    items = list(items or [])
+    if not items:
+        return R.render_error("请先选择要上传的文件" if kind == "add" else "请先选择要删除的文件")
+    refused: list[str] = []
+    if kind == "add":
+        step(0.05, "检查文件类型和大小")
+        items, refused = service.check_uploads(items)
+        if not items:
+            return R.render_change(verb, [], refused)
+    try:
+        step(0.2, "解析文件并更新索引（只为新段落计算向量）……" if kind == "add" else "删除文件并更新索引……")
+        report = service.add_files(items) if kind == "add" else service.remove_files(items)
+    except AssistantError as e:  # IndexBusy included: its message says what to do
+        return R.render_error(str(e))
+    except Exception:
+        log.exception("%s failed for %s", kind, items)
+        return R.render_error(INTERNAL_ERROR)
+    step(1.0, "完成")
+    return R.render_change(verb, report.changed, refused + report.skipped, report.seconds)
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+class Api:
+    """The named endpoints ``/search`` and ``/similar`` (``SearchResult.to_dict()``, or a dict
+    with an ``error`` message). Methods so that Gradio reads their signatures and docstrings;
+    ``k`` and ``mode`` default to the settings."""
+
+    def __init__(self, service: QueryService):
+        self.service = service
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None, sources: str = "",
+               doc_ids: str = "", date_from: str = "", date_to: str = "", occasions: str = "",
+               places: str = "", speakers: str = "") -> dict:
+        """Passages that answer ``query``: SearchResult.to_dict(), or a dict with an "error" field.
+        sources / doc_ids / occasions / places / speakers are comma-separated; dates are YYYY-MM-DD."""
+        return self._run("search", query, k, mode, sources, doc_ids, date_from, date_to, occasions, places,
+                         speakers)
+
+    def similar(self, text: str, k: int | None = None, mode: str | None = None, sources: str = "",
+                doc_ids: str = "", date_from: str = "", date_to: str = "", occasions: str = "",
+                places: str = "", speakers: str = "") -> dict:
+        """Paragraphs that say the same as ``text`` (same shape as /search)."""
+        return self._run("similar", text, k, mode, sources, doc_ids, date_from, date_to, occasions, places,
+                         speakers)
+
+    def _run(self, kind: str, text, k, mode, *filter_values) -> dict:
+        try:
+            fn = self.service.search if kind == "search" else self.service.similar
+            text = text if isinstance(text, str) else ("" if text is None else str(text))
+            return fn(text, k=k, mode=mode, filters=Filters.parse(*filter_values)).to_dict()
+        except AssistantError as e:
+            return _error_dict(text, mode, str(e))
+        except Exception:
+            log.exception("%s failed for %r", kind, text)
+            return _error_dict(text, mode, INTERNAL_ERROR)
+
+
+def _error_dict(query, mode, message: str) -> dict:
+    return {"query": query, "mode": mode, "abstained": False, "reason": "", "support": None,
+            "evidence": {}, "hits": [], "error": message}
