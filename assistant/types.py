@@ -85,25 +85,16 @@ class Citation:
 
     def __str__(self) -> str:
         """The short form (CLI, API, logs): 《title》 篇N（speaker） · markers · 第N段 · date · file."""
-        bits = [self.speech + (f"（{self.speaker}）" if self.speaker else "")]
-        if self.labels:
-            bits.append("".join(self.labels))
-        bits.append(self.paragraph_label)
-        if self.date:
-            bits.append(self.date)
-        bits.append(self.file_label)
-        return " · ".join(bits)
+        speech = self.speech + (f"（{self.speaker}）" if self.speaker else "")
+        return self._join(speech, "".join(self.labels))
 
     def detailed(self) -> str:
         """The form on a result card: 《title》 篇N · heading path · 第N段 · date · file (page)."""
-        bits = [self.speech]
-        if self.headings:
-            bits.append(" › ".join(self.headings))
-        bits.append(self.paragraph_label)
-        if self.date:
-            bits.append(self.date)
-        bits.append(self.file_label)
-        return " · ".join(bits)
+        return self._join(self.speech, " › ".join(self.headings))
+
+    def _join(self, speech: str, section: str) -> str:
+        bits = [speech, section, self.paragraph_label, self.date or "", self.file_label]
+        return " · ".join(b for b in bits if b)
 
     def quote(self, text: str) -> str:
         """A citable quotation (复制引用): 《title》篇N，heading path，第N段（date，file）：“text”."""

@@ -10,17 +10,24 @@ from ..index import Index
 from .state import QueryState
 
 
-class DenseRetriever:
-    """Every passage's mixed dense score, and the top candidates proposed by the vector
-    stores of passages and of sentences, ordered by that score."""
+class _Retriever:
+    """A ranker over ``index`` contributing ``candidates`` (at least 4 × k) to fusion."""
 
     def __init__(self, index: Index, candidates: int):
         self.index = index
         self.candidates = candidates
 
+    def wanted(self, state: QueryState) -> int:
+        return max(self.candidates, state.k * 4)
+
+
+class DenseRetriever(_Retriever):
+    """Every passage's mixed dense score, and the top candidates proposed by the vector
+    stores of passages and of sentences, ordered by that score."""
+
     def __call__(self, state: QueryState) -> None:
         ix = self.index
-        n = max(self.candidates, state.k * 4)
+        n = self.wanted(state)
         state.dense_all = ix.dense_scores(state.vector.astype(np.float32))
         allowed = None if state.mask is None else np.flatnonzero(state.mask)
         cands = set(self._top(ix.dense, state.vector, n, allowed).tolist())
@@ -38,17 +45,13 @@ class DenseRetriever:
         return store.search(qvec.reshape(1, -1), n, allowed).row(0)
 
 
-class LexicalRetriever:
+class LexicalRetriever(_Retriever):
     """BM25 scores of every passage for the query's tokens, the top candidates, and the
     query's content terms weighted by IDF (fusion and abstention share them)."""
 
-    def __init__(self, index: Index, candidates: int):
-        self.index = index
-        self.candidates = candidates
-
     def __call__(self, state: QueryState) -> None:
         ix = self.index
-        n = max(self.candidates, state.k * 4)
+        n = self.wanted(state)
         bm = ix.lexical.scores(ix.tokenizer(state.text))
         if state.mask is not None:
             bm = np.where(state.mask, bm, 0.0)
