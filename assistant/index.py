@@ -95,6 +95,10 @@ class Index:
             scores[rows] = (1.0 - w) * scores[rows] + w * best
         return scores[:, 0] if single else scores
 
+    def position(self, passage_id: str) -> int | None:
+        """The position of a passage by its id (None when this index does not have it)."""
+        return self.by_id.get(passage_id)
+
     def section(self, i: int, limit: int = 9) -> list[int]:
         """Passages of the same top-level section as passage ``i`` (same first heading),
         in order, at most ``limit`` of them centred on ``i``."""

@@ -122,7 +122,7 @@ class QueryService:
     def passage(self, passage_id: str) -> Passage:
         """A passage of the current index by id; QueryError when the index no longer has it."""
         index = self.index
-        i = index.by_id.get(passage_id or "")
+        i = index.position(passage_id or "")
         if i is None:
             raise QueryError("这条结果已不在当前索引中（语料已更新），请重新检索 "
                              "(the passage is no longer in the index; search again)")

@@ -51,7 +51,7 @@ def highlight(text: str, terms) -> str:
 
 
 def _passage_index(index, passage: Passage) -> int | None:
-    return None if index is None else index.by_id.get(passage.id)
+    return None if index is None else index.position(passage.id)
 
 
 def render_duplicates(hit: Hit) -> str:
@@ -232,24 +232,22 @@ def corpus_rows(index) -> list[list]:
 def corpus_summary(index) -> str:
     m = index.manifest
     counts = m.get("counts", {})
-    return (f"共 **{counts.get('documents', len(index.docs))}** 篇讲话、**{counts.get('passages', len(index))}** 个段落；"
+    return (f"共 **{counts.get('documents', len(index.documents()))}** 篇讲话、**{counts.get('passages', len(index))}** 个段落；"
             f"模型 `{esc(m.get('model', {}).get('name', '?'))}`，索引构建于 {esc(m.get('built_at', '?'))}。")
 
 
 def doc_choices(index) -> list[tuple[str, str]]:
-    out = []
-    for doc_id, ids in index.docs.items():
-        c = index.passages[ids[0]].citation
-        out.append((f"{c.title}" + (f" 篇{c.number}" if c.number else "") + f"（{doc_id}）", doc_id))
-    return out
+    """(label, doc_id) per speech for the 讲话 filter."""
+    return [(d["title"] + (f" 篇{d['number']}" if d["number"] else "") + f"（{d['doc_id']}）", d["doc_id"])
+            for d in index.documents()]
 
 
 def source_choices(index) -> list[str]:
-    return sorted({p.citation.source for p in index.passages})
+    return sorted({d["source"] for d in index.documents()})
 
 
 def occasion_choices(index) -> list[str]:
-    return sorted({p.citation.occasion for p in index.passages if p.citation.occasion})
+    return sorted({d["occasion"] for d in index.documents() if d["occasion"]})
 
 
 def _list_html(items: list[str]) -> str:
