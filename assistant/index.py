@@ -95,6 +95,11 @@ class Index:
             scores[rows] = (1.0 - w) * scores[rows] + w * best
         return scores[:, 0] if single else scores
 
+    def sentence_ids(self, i: int) -> np.ndarray:
+        """IDs (in ``sentences``) of passage ``i``'s sentence vectors; empty for a one-sentence passage."""
+        lo, hi = np.searchsorted(self.sentence_owner, [i, i + 1])
+        return np.arange(lo, hi, dtype=np.int64)
+
     def position(self, passage_id: str) -> int | None:
         """The position of a passage by its id (None when this index does not have it)."""
         return self.by_id.get(passage_id)

@@ -424,7 +424,8 @@ def _garbled(text: str) -> bool:
     return bad / len(chars) > 0.3 or text.count("(cid:") > 20
 
 
-def _read_pdf(name: str, data: bytes) -> RawDoc:
+def _open_pdf(name: str, data: bytes):
+    """A pypdf reader for the bytes, decrypted when only an owner password is set."""
     try:
         from pypdf import PdfReader
     except ImportError:
@@ -442,36 +443,37 @@ def _read_pdf(name: str, data: bytes) -> RawDoc:
         if not ok:
             raise IngestError(f"{name}: encrypted PDF; remove the password (e.g. print it to a "
                               f"new PDF) and try again")
+    return reader
+
+
+def _pdf_page_lines(name: str, reader, i: int) -> list[str]:
+    """The non-empty lines of page i (0-based), spaces between Chinese characters removed;
+    a page whose text cannot be extracted is logged and comes back empty."""
     try:
-        n_pages = len(reader.pages)
-    except Exception:
-        raise IngestError(f"{name}: not a valid PDF file (corrupt or truncated)") from None
-    pages: list[list[str]] = []
-    for i in range(n_pages):
-        try:
-            text = reader.pages[i].extract_text() or ""
-        except Exception as e:
-            log.warning("%s: cannot extract the text of page %d (%r)", name, i + 1, e)
-            text = ""
-        lines = []
-        for raw in text.replace("\r", "\n").split("\n"):
-            line = _SPACE_BETWEEN_CJK.sub("", raw.replace("\u00a0", " ")).strip()
-            if line:
-                lines.append(line)
-        pages.append(lines)
-    all_text = "\n".join("\n".join(p) for p in pages)
+        text = reader.pages[i].extract_text() or ""
+    except Exception as e:
+        log.warning("%s: cannot extract the text of page %d (%r)", name, i + 1, e)
+        text = ""
+    lines = []
+    for raw in text.replace("\r", "\n").split("\n"):
+        line = _SPACE_BETWEEN_CJK.sub("", raw.replace("\u00a0", " ")).strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def _check_text_layer(name: str, pages: list[list[str]]) -> None:
+    """Raise IngestError when the PDF has no text layer or an unreadable one."""
     if not any(pages):
         raise IngestError(f"{name}: the PDF has no text layer (scanned?); OCR is not supported")
+    all_text = "\n".join("\n".join(p) for p in pages)
     if _garbled(all_text):
         raise IngestError(f"{name}: the PDF's text layer is unreadable (fonts without a Unicode "
                           f"mapping); OCR is not supported")
-    pages = _strip_running(pages)
-    items = [(line, i + 1) for i, lines in enumerate(pages) for line in lines]
-    joined = _join_pdf_lines(items)
-    meta: dict = {"page_count": n_pages}
-    empty = [i + 1 for i, p in enumerate(pages) if not p]
-    if empty:
-        meta["empty_pages"] = empty
+
+
+def _pdf_info(reader, meta: dict) -> str | None:
+    """The title from the PDF's /Info dictionary; its author and creation date go into meta."""
     title = None
     try:
         info = reader.metadata
@@ -483,6 +485,25 @@ def _read_pdf(name: str, data: bytes) -> RawDoc:
                 meta["created"] = info.creation_date.date().isoformat()
     except Exception:  # broken /Info dictionaries are common and harmless
         pass
+    return title
+
+
+def _read_pdf(name: str, data: bytes) -> RawDoc:
+    reader = _open_pdf(name, data)
+    try:
+        n_pages = len(reader.pages)
+    except Exception:
+        raise IngestError(f"{name}: not a valid PDF file (corrupt or truncated)") from None
+    pages = [_pdf_page_lines(name, reader, i) for i in range(n_pages)]
+    _check_text_layer(name, pages)
+    pages = _strip_running(pages)
+    items = [(line, i + 1) for i, lines in enumerate(pages) for line in lines]
+    joined = _join_pdf_lines(items)
+    meta: dict = {"page_count": n_pages}
+    empty = [i + 1 for i, p in enumerate(pages) if not p]
+    if empty:
+        meta["empty_pages"] = empty
+    title = _pdf_info(reader, meta)
     return RawDoc(lines=[t for t, _ in joined], headings=set(), pages=[p for _, p in joined],
                   title=title, meta=meta, kind="pdf")
 
@@ -819,83 +840,100 @@ def _front_matter(text: str) -> tuple[dict, str]:
     return meta, text[m.end():]
 
 
-def _read_md(name: str, data: bytes) -> RawDoc:
-    text = decode_bytes(data, name).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
-    fm, text = _front_matter(text)
-    lines: list[str] = []
-    headings: set[int] = set()
-    title = _clean_title(fm.get("title"))
-    first_h1 = None
-    para: list[str] = []
-    raw_para: list[str] = []  # the source lines of para, for setext headings
-    in_fence = False
+class _MdBlocks:
+    """Markdown body -> paragraphs and headings, fed one source line at a time."""
 
-    def flush() -> None:
-        if para:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.headings: set[int] = set()
+        self.first_h1: str | None = None
+        self.para: list[str] = []
+        self.raw_para: list[str] = []  # the source lines of para, for setext headings
+        self.in_fence = False
+
+    def flush(self) -> None:
+        """End the open paragraph: its pieces joined as one wrapped line."""
+        if self.para:
             joined = ""
-            for piece in para:
+            for piece in self.para:
                 joined = join_wrapped(joined, piece)
             joined = joined.strip()
             if joined:
-                lines.append(joined)
-        para.clear()
-        raw_para.clear()
+                self.lines.append(joined)
+        self.para.clear()
+        self.raw_para.clear()
 
-    def add_heading(text: str, level: int) -> None:
-        nonlocal first_h1
-        flush()
+    def add_heading(self, text: str, level: int) -> None:
+        """A heading line (markup removed); the first level-1 one is remembered as a title."""
+        self.flush()
         text = md_inline(text)
         if text:
-            headings.add(len(lines))
-            lines.append(text)
-            if level == 1 and first_h1 is None:
-                first_h1 = text
+            self.headings.add(len(self.lines))
+            self.lines.append(text)
+            if level == 1 and self.first_h1 is None:
+                self.first_h1 = text
 
-    for raw in text.split("\n"):
-        if _MD_FENCE.match(raw):
-            flush()
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            if raw.strip():
-                lines.append(raw.strip())
-            continue
-        line = _MD_QUOTE.sub("", raw) if _MD_QUOTE.match(raw) else raw
-        if not line.strip():
-            flush()
-            continue
+    def _heading(self, line: str) -> bool:
+        """Take an ATX (#) heading, or a setext underline under a one-line paragraph."""
         m = _MD_ATX.match(line)
         if m:
-            add_heading(m.group(2) or m.group(3) or "", len(m.group(1)))
-            continue
+            self.add_heading(m.group(2) or m.group(3) or "", len(m.group(1)))
+            return True
         s = _MD_SETEXT.match(line)
-        if s and len(raw_para) == 1:
+        if s and len(self.raw_para) == 1:
             level = 1 if s.group(1).startswith("=") else 2
-            pending = raw_para[0]
-            para.clear()
-            raw_para.clear()
-            add_heading(pending, level)
-            continue
-        if _MD_HR.match(line) or _MD_LINKDEF.match(line) or _MD_TABLE_SEP.match(line) and "|" in line:
-            flush()
-            continue
-        if line.strip().startswith("|") and line.strip().endswith("|"):
-            flush()
-            cells = [md_inline(c) for c in line.strip().strip("|").split("|")]
-            row = " ".join(c for c in cells if c)
-            if row:
-                lines.append(row)
-            continue
+            pending = self.raw_para[0]
+            self.para.clear()
+            self.raw_para.clear()
+            self.add_heading(pending, level)
+            return True
+        return False
+
+    def _table_row(self, line: str) -> None:
+        """A table row becomes one line of its non-empty cells."""
+        self.flush()
+        cells = [md_inline(c) for c in line.strip().strip("|").split("|")]
+        row = " ".join(c for c in cells if c)
+        if row:
+            self.lines.append(row)
+
+    def _text(self, line: str) -> None:
+        """Body text: list items start a new paragraph, other lines continue the open one."""
         if _MD_BULLET.match(line):
-            flush()
+            self.flush()
             line = _MD_BULLET.sub("", line)
         elif _MD_ORDERED.match(line):
-            flush()  # the number is kept: it is what a reader sees
+            self.flush()  # the number is kept: it is what a reader sees
         piece = md_inline(line)
         if piece:
-            para.append(piece)
-            raw_para.append(line.strip())
-    flush()
+            self.para.append(piece)
+            self.raw_para.append(line.strip())
+
+    def feed(self, raw: str) -> None:
+        """One source line: fences, quotes, blank lines, headings, rules, tables or text."""
+        if _MD_FENCE.match(raw):
+            self.flush()
+            self.in_fence = not self.in_fence
+            return
+        if self.in_fence:
+            if raw.strip():
+                self.lines.append(raw.strip())
+            return
+        line = _MD_QUOTE.sub("", raw) if _MD_QUOTE.match(raw) else raw
+        if not line.strip():
+            self.flush()
+        elif self._heading(line):
+            pass
+        elif _MD_HR.match(line) or _MD_LINKDEF.match(line) or _MD_TABLE_SEP.match(line) and "|" in line:
+            self.flush()
+        elif line.strip().startswith("|") and line.strip().endswith("|"):
+            self._table_row(line)
+        else:
+            self._text(line)
+
+
+def _md_meta(fm: dict) -> dict:
+    """Front matter other than the title; a date is normalized to ISO or dropped."""
     meta = {k: v for k, v in fm.items() if k != "title"}
     if "date" in meta:
         d = _iso_date(meta["date"])
@@ -903,4 +941,16 @@ def _read_md(name: str, data: bytes) -> RawDoc:
             meta["date"] = d
         else:
             meta.pop("date")
-    return RawDoc(lines=lines, headings=headings, title=title or first_h1, meta=meta, kind="md")
+    return meta
+
+
+def _read_md(name: str, data: bytes) -> RawDoc:
+    text = decode_bytes(data, name).replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    fm, text = _front_matter(text)
+    title = _clean_title(fm.get("title"))
+    md = _MdBlocks()
+    for raw in text.split("\n"):
+        md.feed(raw)
+    md.flush()
+    return RawDoc(lines=md.lines, headings=md.headings, title=title or md.first_h1,
+                  meta=_md_meta(fm), kind="md")

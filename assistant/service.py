@@ -13,7 +13,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from .answer import ExtractiveAnswerer, GeneratorError, LLMAnswerer, open_generator
+from .answer.llm import Draft
 from .conversation import rewrite_followup
 from .corpus import ChangeReport, add_files, remove_files
 from .embed import Embedder, load_embedder
@@ -22,7 +25,7 @@ from .index import Index
 from .readers import SUPPORTED_SUFFIXES
 from .search import Filters, Searcher
 from .settings import Settings
-from .types import Mode, Passage, SearchResult
+from .types import Answer, AnswerKind, LLMBackend, Mode, Passage, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,16 @@ class Reply:
     terms: list[str]
     index: Index
     seconds: float
+    answer: Answer | None = None
+    """The answer above the cards (None while an LLM answer streams, or when retrieval abstained)."""
+    draft: str = ""
+    """The generated text so far, while an LLM answer streams."""
+    answer_kind: AnswerKind = AnswerKind.EXTRACTIVE
+    """The kind of answer being made for this reply."""
+
+LLM_HINT = ("未配置模型生成：在 assistant.toml 中设置 llm_backend（openai 或 llama），"
+            "或运行 pip install -r requirements-llm.txt 与 python -m assistant llm setup --model 0.5b "
+            "(no LLM is configured: set llm_backend, see README)")
 
 
 class QueryService:
@@ -53,6 +66,8 @@ class QueryService:
         self._lock = threading.Lock()
         self.writing = threading.Lock()
         """Held for the whole of a corpus change: one at a time."""
+        self._generator = None
+        self._generator_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, build: bool = True, progress: bool = True) -> "QueryService":
@@ -98,8 +113,16 @@ class QueryService:
                                      exclude_ids=exclude_ids)
 
     def ask(self, question: str, previous: str | None = None, k=None, mode=None,
-            filters: Filters | None = None) -> Reply:
-        """A chat turn: a follow-up is rewritten with the previous question's key terms first."""
+            filters: Filters | None = None, answer: AnswerKind | str | None = None) -> Reply:
+        """A chat turn, answered: the search (a follow-up is rewritten with the previous
+        question's key terms first) and the answer above its cards."""
+        *_, last = self.ask_stream(question, previous, k, mode, filters, answer)
+        return last
+
+    def ask_stream(self, question: str, previous: str | None = None, k=None, mode=None,
+                   filters: Filters | None = None, answer: AnswerKind | str | None = None) -> Iterator[Reply]:
+        """``ask`` step by step: the reply after the search, then (for an LLM answer) after
+        each generated piece, then with the checked answer. Each yield is the same Reply."""
         s = self.searcher
         query = rewrite_followup(question, previous, s.index.tokenizer)
         t = time.perf_counter()
@@ -107,7 +130,70 @@ class QueryService:
         took = time.perf_counter() - t
         log.info("search %r -> %d hits, abstained=%s, support=%s, %.0f ms",
                  res.query, len(res.hits), res.abstained, res.support, took * 1000)
-        return Reply(question, res, s.index.tokenizer.content_terms(res.query), s.index, took)
+        reply = Reply(question, res, s.index.tokenizer.content_terms(res.query), s.index, took,
+                      answer_kind=self.answer_kind(answer))
+        extractive = ExtractiveAnswerer(s.index, self.settings.answer)
+        if res.abstained or not res.hits:
+            yield reply
+            return
+        if reply.answer_kind == AnswerKind.EXTRACTIVE:
+            reply.answer = extractive.answer(res)
+            if reply.answer and self.answer_kind(answer, check=False) == AnswerKind.LLM:
+                reply.answer.note = LLM_HINT  # an LLM answer was asked for, but none is configured
+            yield reply
+            return
+        yield from self._generate(reply, extractive)
+
+    def _generate(self, reply: Reply, extractive: ExtractiveAnswerer) -> Iterator[Reply]:
+        yield reply
+        draft = Draft()
+        try:
+            llm = LLMAnswerer(self.generator(), extractive, self.settings.answer)
+            for _ in llm.stream(reply.result, draft):
+                reply.draft = draft.text
+                yield reply
+            reply.answer = llm.finish(reply.result, draft)
+        except GeneratorError as e:
+            log.warning("generation failed: %s", e)
+            reply.answer = extractive.answer(reply.result)
+            if reply.answer is not None:
+                reply.answer.note, reply.answer.raw = f"模型生成失败（{e}），改为显示摘录回答", draft.text
+        reply.draft = ""
+        yield reply
+
+    def answer_kind(self, requested: AnswerKind | str | None = None, check: bool = True) -> AnswerKind:
+        """The answer kind to make: the request, else the setting; extractive when no LLM is configured."""
+        try:
+            kind = AnswerKind(str(requested).strip().lower()) if requested else self.settings.answer.answer_kind
+        except ValueError:
+            raise QueryError(f"回答方式只能是 extractive 或 llm (unknown answer kind {requested!r})") from None
+        if check and kind == AnswerKind.LLM and not self.llm_configured:
+            return AnswerKind.EXTRACTIVE
+        return kind
+
+    def generator_name(self) -> str:
+        """The configured LLM's name for display ("" when none or it cannot be created)."""
+        try:
+            gen = self.generator()
+        except GeneratorError:
+            return ""
+        return gen.name if gen else ""
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.settings.llm.llm_backend != LLMBackend.NONE
+
+    def generator(self):
+        """The configured generator, created once and reused (a local model stays loaded)."""
+        with self._generator_lock:
+            if self._generator is None:
+                llm = self.settings.llm
+                if llm.llm_backend == LLMBackend.LLAMA and llm.llm_gguf is None:
+                    from .answer.models import current
+
+                    llm = self.settings.replace(llm_gguf=current(self.settings.index.index_dir)).llm
+                self._generator = open_generator(llm)
+            return self._generator
 
     def similar_reply(self, text: str, k=None, mode=None, filters: Filters | None = None,
                       exclude_ids: list[str] | None = None) -> Reply:

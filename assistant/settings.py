@@ -2,7 +2,8 @@
 
 ``Settings`` holds one group per concern: ``index`` (what a build contains and where it
 lives), ``retrieval`` (how a query is ranked), ``abstention`` (when the assistant says the
-speeches do not cover a question) and ``web`` (the app's server). Every field name is
+speeches do not cover a question), ``answer`` (the short answer above the cards), ``llm``
+(an optional model that writes it) and ``web`` (the app's server). Every field name is
 unique across groups, so a setting can be named bare (``top_k``) or qualified
 (``retrieval.top_k``).
 
@@ -22,7 +23,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .types import Fusion, Mode, StoreKind
+from .types import AnswerKind, Fusion, LLMBackend, Mode, StoreKind
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,6 +182,61 @@ class AbstentionSettings(_Group):
 
 
 @dataclass
+class AnswerSettings(_Group):
+    """The short answer above the cards (see assistant.answer)."""
+
+    answer_kind: AnswerKind = _choice(AnswerKind.EXTRACTIVE, AnswerKind)
+    """``extractive`` (摘录回答, the default: sentences taken from the passages) or ``llm``
+    (模型生成; needs ``llm_backend``). The web page lets the user switch when an LLM is set up."""
+    answer_passages: int = _num(3, 1, 20)
+    """How many of the top cards the answer draws on (extractive) or the LLM is shown."""
+    answer_sentences: int = _num(3, 1, 10)
+    """At most this many sentences in an extractive answer ..."""
+    answer_chars: int = _num(300, 20, 5000)
+    """... and at most this many characters (a single longer best sentence is still given)."""
+    answer_lexical_weight: float = _num(1.0, 0.0, 10.0)
+    """A sentence's score: its cosine with the question (standardized over the candidates)
+    plus this weight times the IDF-weighted share of the question's words it contains."""
+    answer_min_score: float = _num(-0.5, -10.0, 10.0)
+    """Sentences after the best one need at least this score (same units) to be included."""
+    support_threshold: float = _num(0.5, 0.0, 1.0)
+    """A generated sentence is supported by its cited passage when at least this share of its
+    character bigrams occur in the passage (calibrated: README)."""
+    fallback_share: float = _num(0.5, 0.0, 1.0)
+    """When fewer than this share of a generated answer's sentences are supported, the
+    extractive answer is shown instead, with the reason."""
+
+
+@dataclass
+class LLMSettings(_Group):
+    """An optional LLM for 模型生成 answers; off unless ``llm_backend`` is set."""
+
+    llm_backend: LLMBackend = _choice(LLMBackend.NONE, LLMBackend)
+    """``none``, ``openai`` (any OpenAI-compatible chat endpoint: ollama, llama-server, vLLM)
+    or ``llama`` (llama-cpp-python in this process, with ``llm_gguf``)."""
+    llm_url: str = "http://127.0.0.1:11434/v1"
+    """Base URL of the OpenAI-compatible endpoint (…/v1)."""
+    llm_model: str = ""
+    """The model name the endpoint serves (openai), or a label for the GGUF (llama)."""
+    llm_api_key: str | None = None
+    llm_timeout: float = _num(120.0, 1.0, 3600.0)
+    """Seconds to wait for the endpoint (connection and each streamed chunk)."""
+    llm_gguf: Path | None = None
+    """A GGUF file for ``llama`` (``python -m assistant llm setup`` assembles one)."""
+    llm_chat_format: str | None = None
+    """llama-cpp-python chat format when the GGUF carries no chat template (e.g. ``chatml``):
+    without one llama-cpp-python silently falls back to the llama-2 format."""
+    llm_context: int = _num(4096, 512, 131072)
+    llm_threads: int = _num(2, 1, 64)
+    llm_max_tokens: int = _num(400, 16, 8192)
+    llm_temperature: float = _num(0.1, 0.0, 2.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.llm_gguf = None if not self.llm_gguf else Path(self.llm_gguf)
+
+
+@dataclass
 class WebSettings(_Group):
     """The web app's server."""
 
@@ -192,7 +248,7 @@ class WebSettings(_Group):
 
 
 GROUPS = {"index": IndexSettings, "retrieval": RetrievalSettings, "abstention": AbstentionSettings,
-          "web": WebSettings}
+          "answer": AnswerSettings, "llm": LLMSettings, "web": WebSettings}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -203,6 +259,8 @@ class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     abstention: AbstentionSettings = field(default_factory=AbstentionSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
 

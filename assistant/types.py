@@ -21,6 +21,23 @@ class Fusion(StrEnum):
     RRF = "rrf"
 
 
+class AnswerKind(StrEnum):
+    """How the answer above the cards is made."""
+
+    EXTRACTIVE = "extractive"
+    """摘录回答: sentences taken from the top passages (no model needed)."""
+    LLM = "llm"
+    """模型生成: written by a configured LLM, every sentence checked against its citation."""
+
+
+class LLMBackend(StrEnum):
+    """Where generated answers come from."""
+
+    NONE = "none"
+    OPENAI = "openai"
+    LLAMA = "llama"
+
+
 class StoreKind(StrEnum):
     """Where the index keeps its vectors (see assistant.store)."""
 
@@ -183,7 +200,9 @@ class SearchResult:
     """Calibrated evidence score the abstention decision was based on."""
     mode: Mode = Mode.HYBRID
     evidence: dict = field(default_factory=dict)
-    """The signals behind ``support`` (see assistant.abstain)."""
+    """The signals behind ``support`` (see assistant.search.judge)."""
+    vector: object = field(default=None, repr=False, compare=False)
+    """The query's embedding (numpy), kept for answer extraction; not serialized."""
 
     def __iter__(self):
         return iter(self.hits)
@@ -195,3 +214,60 @@ class SearchResult:
         return {"query": self.query, "mode": str(self.mode), "abstained": self.abstained,
                 "reason": self.reason, "support": self.support, "evidence": self.evidence,
                 "hits": [h.to_dict() for h in self.hits]}
+
+
+@dataclass
+class AnswerSentence:
+    """One sentence of an answer and the card it cites ([n], 1-based), with the citation check's verdict."""
+
+    text: str
+    ref: int | None
+    """The card number the sentence cites (its first valid [n]); None when it cites none."""
+    passage_id: str | None = None
+    start: int | None = None
+    """Offset of ``text`` in the cited passage's text when it is taken from it verbatim."""
+    supported: bool = True
+    support: float = 1.0
+    """The check's score: share of the sentence's character bigrams found in its passage."""
+    flags: list[str] = field(default_factory=list)
+    """Why it is not supported: no_citation, bad_citation, unsupported, quote_not_found."""
+    refs: list[int] = field(default_factory=list)
+    """Every card number the sentence cites."""
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "ref": self.ref, "refs": self.refs, "passage_id": self.passage_id,
+                "start": self.start, "supported": self.supported, "support": round(float(self.support), 4),
+                "flags": list(self.flags)}
+
+
+@dataclass
+class Answer:
+    """The short answer above the result cards."""
+
+    kind: AnswerKind
+    sentences: list[AnswerSentence]
+    note: str = ""
+    """What the reader should know (the LLM's answer was replaced, the speeches do not say ...)."""
+    no_answer: bool = False
+    """The answerer found that the passages do not answer the question."""
+    model: str = ""
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+    raw: str = ""
+    """The generator's text as it came (LLM answers)."""
+
+    @property
+    def text(self) -> str:
+        """The answer as plain text, each sentence followed by its [n]."""
+        return "".join(s.text + (f"[{s.ref}]" if s.ref else "") for s in self.sentences)
+
+    @property
+    def supported_share(self) -> float:
+        return sum(s.supported for s in self.sentences) / len(self.sentences) if self.sentences else 1.0
+
+    def to_dict(self) -> dict:
+        return {"kind": str(self.kind), "text": self.text, "note": self.note, "no_answer": self.no_answer,
+                "model": self.model, "seconds": round(self.seconds, 4),
+                "first_token_seconds": None if self.first_token_seconds is None else round(self.first_token_seconds, 4),
+                "supported_share": round(self.supported_share, 4),
+                "sentences": [s.to_dict() for s in self.sentences]}

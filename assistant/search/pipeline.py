@@ -86,7 +86,7 @@ class Searcher:
         return SearchResult(query=state.text, hits=[] if v and v.abstained else state.hits,
                             abstained=bool(v and v.abstained), reason=v.reason if v else "",
                             support=v.support if v else None, mode=state.mode,
-                            evidence=v.evidence if v else {})
+                            evidence=v.evidence if v else {}, vector=state.vector)
 
     # --- validation -----------------------------------------------------------------
     def clean(self, text: str, what: str) -> str:

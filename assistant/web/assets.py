@@ -21,10 +21,19 @@ CARD_ACTIONS_JS = """() => {
     ta.remove(); return ok;
   };
   document.addEventListener('click', async (event) => {
-    const button = event.target.closest && event.target.closest('button.copy-cite, button.sim-hit');
+    const button = event.target.closest && event.target.closest('button.copy-cite, button.sim-hit, button.cite');
     if (!button) return;
     event.preventDefault(); event.stopPropagation();
-    if (button.classList.contains('copy-cite')) {
+    if (button.classList.contains('cite')) {
+      // [n] in the answer: the n-th card of the same reply
+      const reply = button.closest('.reply');
+      const card = reply && reply.querySelectorAll('.card')[parseInt(button.value, 10) - 1];
+      if (card) {
+        card.scrollIntoView({block: 'center', behavior: 'smooth'});
+        card.classList.add('cited');
+        setTimeout(() => card.classList.remove('cited'), 2000);
+      }
+    } else if (button.classList.contains('copy-cite')) {
       const ok = await copyText(button.value);
       button.textContent = ok ? '✓ 已复制' : '复制失败，请手动选择文字';
       setTimeout(() => { button.textContent = '复制引用'; }, 1600);
@@ -69,4 +78,14 @@ CSS = """
 .ok{border:1px solid #8ac79a;background:#f1fbf3;border-radius:8px;padding:10px 12px}
 .ok ul,.error ul,.notice ul{margin:4px 0 0 18px}
 .group-head{font-weight:bold;margin-top:14px;color:#333}
+.answer{border:1px solid #c9d3e6;border-left:4px solid #1f4e9c;border-radius:8px;padding:10px 12px;margin:8px 0;background:#f7f9fe}
+.answer-head{font-size:13px;color:#1f4e9c;font-weight:bold;margin-bottom:4px}
+.answer-text{line-height:1.8;font-size:15px;color:#222}
+.answer.drafting .answer-text{color:#555}
+.answer-note{font-size:13px;color:#8a5a00;margin-top:6px}
+button.cite{border:none;background:none;color:#1f4e9c;cursor:pointer;padding:0 1px;font-size:13px;vertical-align:super}
+button.cite:hover{text-decoration:underline}
+.flagged{background:#fff1e6;border-bottom:1px dashed #d46b08}
+.flag-why{font-size:12px;color:#d46b08}
+.card.cited{box-shadow:0 0 0 3px #ffd666}
 """

@@ -14,6 +14,7 @@ import gradio as gr
 from ..errors import AssistantError
 from ..search import Filters
 from ..service import QueryService
+from ..types import AnswerKind
 from . import render as R
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,10 @@ def corpus_editable(service: QueryService) -> bool:
 
 # --- the chat -----------------------------------------------------------------------------
 
-def ask(service: QueryService, message, history, last_query, k, mode, sources, doc_ids, occasions,
+def ask(service: QueryService, message, history, last_query, answer_kind, k, mode, sources, doc_ids, occasions,
         date_from, date_to):
-    """A question from the chat box: yields (history, cleared box, last query) as the reply streams."""
+    """A question from the chat box: yields (history, cleared box, last query) as the reply
+    streams in: the header and the answer, the cards; a generated answer piece by piece."""
     history = list(history or [])
     message = (message or "").strip()
     if not message:
@@ -42,9 +44,8 @@ def ask(service: QueryService, message, history, last_query, k, mode, sources, d
     yield [*history, {"role": "assistant", "content": R.reply_html(R.PENDING, done=False)}], "", last_query
     try:
         filters = Filters.parse(sources, doc_ids, date_from, date_to, occasions)
-        reply = service.ask(message, last_query, k=k, mode=mode, filters=filters)
-        for html in R.stream_result(reply.result, reply.terms, reply.index, question=message, seconds=reply.seconds):
-            yield [*history, {"role": "assistant", "content": html}], "", reply.result.query
+        for html, query in _reply_steps(service, message, last_query, answer_kind, k, mode, filters):
+            yield [*history, {"role": "assistant", "content": html}], "", query
         return
     except AssistantError as e:
         html = R.reply_html(R.render_error(str(e)))
@@ -52,6 +53,26 @@ def ask(service: QueryService, message, history, last_query, k, mode, sources, d
         log.exception("search failed for %r", message)
         html = R.reply_html(R.render_error(INTERNAL_ERROR))
     yield [*history, {"role": "assistant", "content": html}], "", last_query
+
+
+def _reply_steps(service: QueryService, message, last_query, answer_kind, k, mode, filters):
+    """(reply HTML, query) pairs as one chat reply streams."""
+    steps = service.ask_stream(message, last_query, k=k, mode=mode, filters=filters, answer=answer_kind)
+    reply = next(steps)
+    res, head_args = reply.result, (reply.terms, reply.index, message, reply.seconds)
+    if reply.answer_kind != AnswerKind.LLM or res.abstained or not res.hits:
+        for html in R.stream_result(res, *head_args, answer=reply.answer):
+            yield html, res.query
+        return
+    head = R.render_header(res, message, reply.seconds)
+    cards = R.render_cards(res, reply.terms, reply.index)
+    model = service.generator_name()
+    yield R.reply_html(head + R.render_draft("", model) + cards, done=False), res.query
+    for reply in steps:
+        if reply.answer is None and reply.draft:
+            yield R.reply_html(head + R.render_draft(reply.draft, model) + cards, done=False), res.query
+    answer = R.render_answer(reply.answer) if reply.answer else ""
+    yield R.reply_html(head + answer + cards), res.query
 
 
 def ask_example(service: QueryService, evt: gr.SelectData, history, last_query, *opts):
@@ -180,16 +201,39 @@ class Api:
         return self._run("similar", text, k, mode, sources, doc_ids, date_from, date_to, occasions, places,
                          speakers)
 
+    def ask(self, question: str, k: int | None = None, mode: str | None = None, answer: str | None = None,
+            previous: str = "", sources: str = "", doc_ids: str = "", date_from: str = "", date_to: str = "",
+            occasions: str = "", places: str = "", speakers: str = "") -> dict:
+        """The answer to ``question`` and its evidence: /search's fields plus "answer" (text with [n],
+        its sentences with passage ids and support flags; null when the search abstained).
+        ``answer`` is "extractive" or "llm" (default: the setting); ``previous`` is the question
+        before, for follow-ups."""
+        try:
+            filters = Filters.parse(sources, doc_ids, date_from, date_to, occasions, places, speakers)
+            reply = self.service.ask(_text(question), previous or None, k=k, mode=mode, filters=filters,
+                                     answer=answer)
+            return {**reply.result.to_dict(), "answer": reply.answer.to_dict() if reply.answer else None}
+        except AssistantError as e:
+            return {**_error_dict(question, mode, str(e)), "answer": None}
+        except Exception:
+            log.exception("ask failed for %r", question)
+            return {**_error_dict(question, mode, INTERNAL_ERROR), "answer": None}
+
     def _run(self, kind: str, text, k, mode, *filter_values) -> dict:
         try:
             fn = self.service.search if kind == "search" else self.service.similar
-            text = text if isinstance(text, str) else ("" if text is None else str(text))
+            text = _text(text)
             return fn(text, k=k, mode=mode, filters=Filters.parse(*filter_values)).to_dict()
         except AssistantError as e:
             return _error_dict(text, mode, str(e))
         except Exception:
             log.exception("%s failed for %r", kind, text)
             return _error_dict(text, mode, INTERNAL_ERROR)
+
+
+def _text(value) -> str:
+    """An API text argument as a string (clients may send null or a number)."""
+    return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
 def _error_dict(query, mode, message: str) -> dict:

@@ -2,7 +2,7 @@
 
 Three tabs — 问答 (chat with cited result cards, streamed in), 相似段落 (paste a paragraph,
 find the ones that say the same) and 语料 (the indexed speeches; upload and remove) — and
-two named API endpoints, ``/search`` and ``/similar``. Every handler is a plain function
+three named API endpoints, ``/search``, ``/similar`` and ``/ask``. Every handler is a plain function
 of the query service (``handlers``), bound here with ``functools.partial``.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from functools import partial
 import gradio as gr
 
 from ..readers import SUPPORTED_SUFFIXES
-from ..service import MAX_K, QueryService
-from ..types import Mode
+from ..service import LLM_HINT, MAX_K, QueryService
+from ..types import AnswerKind, Mode
 from . import handlers as H
 from . import render as R
 from .assets import CONFIRM_REMOVE_JS, PICK_JS, SCROLL_TO_REPLY
@@ -36,6 +36,8 @@ class Options:
     occasions: gr.Dropdown
     date_from: gr.Textbox
     date_to: gr.Textbox
+    answer: gr.Radio
+    """摘录回答 / 模型生成: read by the chat only."""
 
     def inputs(self) -> list:
         return [self.k, self.mode, self.sources, self.docs, self.occasions, self.date_from, self.date_to]
@@ -54,6 +56,7 @@ def build_app(service: QueryService) -> gr.Blocks:
         api = H.Api(service)
         gr.api(api.search, api_name="search")
         gr.api(api.similar, api_name="similar")
+        gr.api(api.ask, api_name="ask")
     return demo
 
 
@@ -72,7 +75,17 @@ def _options(service: QueryService) -> Options:
         with gr.Row():
             date_from = gr.Textbox(label="起始日期", placeholder="YYYY-MM-DD")
             date_to = gr.Textbox(label="截止日期", placeholder="YYYY-MM-DD")
-    return Options(k, mode, sources, docs, occasions, date_from, date_to)
+            answer = _answer_choice(service)
+    return Options(k, mode, sources, docs, occasions, date_from, date_to, answer)
+
+
+def _answer_choice(service: QueryService) -> gr.Radio:
+    """摘录回答 or 模型生成; without a configured LLM the choice is fixed and says how to get one."""
+    on = service.llm_configured
+    kind = service.answer_kind()
+    return gr.Radio([("摘录回答", AnswerKind.EXTRACTIVE.value), ("模型生成", AnswerKind.LLM.value)],
+                    value=kind.value, label="回答方式", interactive=on, elem_id="answer-kind",
+                    info=None if on else LLM_HINT)
 
 
 def _chat_tab(service: QueryService, opts: Options) -> tuple[gr.Textbox, gr.Button]:
@@ -92,7 +105,7 @@ def _chat_tab(service: QueryService, opts: Options) -> tuple[gr.Textbox, gr.Butt
         # the cards' 相似段落 buttons click this (see assets.CARD_ACTIONS_JS)
         pick_id = gr.Textbox(visible="hidden", elem_id="similar-pick")
         pick_btn = gr.Button("相似段落", visible="hidden", elem_id="similar-trigger")
-    chat_in = [chatbot, last_query, *opts.inputs()]
+    chat_in = [chatbot, last_query, opts.answer, *opts.inputs()]
     chat_out = [chatbot, question, last_query]
     question.submit(partial(H.ask, service), [question, *chat_in], chat_out, **_PRIVATE) \
         .then(None, js=SCROLL_TO_REPLY, **_PRIVATE)

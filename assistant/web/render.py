@@ -11,7 +11,7 @@ import re
 from collections import OrderedDict
 
 from ..search import NO_ANSWER
-from ..types import Hit, Passage, SearchResult
+from ..types import Answer, AnswerKind, Hit, Passage, SearchResult
 
 CONTEXT_LIMIT = 9
 """展开上下文 shows at most this many passages of the hit's section."""
@@ -166,9 +166,9 @@ PENDING = '<div class="pending">正在检索……</div>'
 
 
 def stream_result(result: SearchResult, terms, index=None, question: str | None = None,
-                  seconds: float | None = None):
-    """The reply to a question as it should appear, step by step: the header, then the
-    header with the first card, then the whole reply (the last one is marked done)."""
+                  seconds: float | None = None, answer: Answer | None = None):
+    """The reply to a question as it should appear, step by step: the header (with the
+    answer), then with the first card, then the whole reply (the last one is marked done)."""
     head = render_header(result, question, seconds)
     if result.abstained:
         yield reply_html(head + render_abstention(result))
@@ -176,12 +176,50 @@ def stream_result(result: SearchResult, terms, index=None, question: str | None 
     if not result.hits:
         yield reply_html(head + '<div class="notice">没有找到结果，请放宽筛选条件。</div>')
         return
+    head += render_answer(answer) if answer is not None else ""
     yield reply_html(head, done=False)
     cards = [render_card(h, terms, n, index) for n, h in enumerate(result.hits[:1], start=1)]
     if len(result.hits) > 1:
         yield reply_html(head + "".join(cards), done=False)
         cards += [render_card(h, terms, n, index) for n, h in enumerate(result.hits[1:], start=2)]
     yield reply_html(head + "".join(cards))
+
+
+def render_cards(result: SearchResult, terms, index=None) -> str:
+    return "".join(render_card(h, terms, n, index) for n, h in enumerate(result.hits, start=1))
+
+
+def _cite(ref: int | None) -> str:
+    # a button, not a link: Gradio's sanitizer keeps value, and the page's listener scrolls to card [n]
+    return f'<button type="button" class="cite" value="{ref}" title="查看第 {ref} 条结果">[{ref}]</button>' if ref else ""
+
+
+FLAG_TEXT = {"no_citation": "没有标注出处", "bad_citation": "标注了不存在的出处", "unsupported": "所引段落中找不到依据",
+             "quote_not_found": "引号内的文字不在所引段落中"}
+
+
+def render_answer(answer: Answer) -> str:
+    """The answer above the cards: each sentence with its [n] button; flagged sentences
+    marked with why; the note (a fallback, the model's no-answer) below."""
+    kind = "摘录回答" if answer.kind == AnswerKind.EXTRACTIVE else f"模型生成（{esc(answer.model)}）"
+    parts = []
+    for s in answer.sentences:
+        if s.supported:
+            parts.append(f"{esc(s.text)}{_cite(s.ref)}")
+        else:
+            why = "；".join(FLAG_TEXT.get(f, f) for f in s.flags)
+            parts.append(f'<span class="flagged" title="{esc(why)}">⚠ {esc(s.text)}</span>{_cite(s.ref)}'
+                         f'<span class="flag-why">（{esc(why)}）</span>')
+    note = f'<div class="answer-note">{esc(answer.note)}</div>' if answer.note else ""
+    return (f'<div class="answer"><div class="answer-head">{kind}</div>'
+            f'<div class="answer-text">{"".join(parts)}</div>{note}</div>')
+
+
+def render_draft(draft: str, model: str = "") -> str:
+    """A generated answer while it streams (not yet checked)."""
+    body = esc(draft) if draft else "正在生成回答……"
+    return (f'<div class="answer drafting"><div class="answer-head">模型生成中（{esc(model)}），'
+            f'完成后核对出处</div><div class="answer-text">{body}</div></div>')
 
 
 def render_result(result: SearchResult, terms, index=None, question: str | None = None,
