@@ -193,13 +193,13 @@ def test_chat_turn_rewrites_a_followup_through_the_service(service):
 
 
 def test_chat_handler_streams_and_keeps_the_last_query(service):
-    steps = list(H.ask(service, "那具体有哪些形式？", [], "乡镇人大监督怎么做", 3, "hybrid", [], [], [], "", ""))
+    steps = list(H.ask(service, "那具体有哪些形式？", [], "乡镇人大监督怎么做", "extractive", 3, "hybrid", [], [], [], "", ""))
     history, box, last = steps[-1]
     assert box == "" and last == "乡镇人大 监督 那具体有哪些形式？"
     assert history[0] == {"role": "user", "content": "那具体有哪些形式？"}
     assert "结合上文改写为" in history[-1]["content"] and 'class="reply done"' in history[-1]["content"]
     # a bad filter is a message in the chat, the previous question is kept
-    *_, (history, _, last) = H.ask(service, "监督", [], "旧问题", 3, "hybrid", [], [], [], "2021/1/1", "")
+    *_, (history, _, last) = H.ask(service, "监督", [], "旧问题", None, 3, "hybrid", [], [], [], "2021/1/1", "")
     assert "YYYY-MM-DD" in history[-1]["content"] and last == "旧问题"
 
 

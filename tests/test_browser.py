@@ -85,16 +85,38 @@ def ask(page, question: str, replies_before: int) -> float:
     return time.perf_counter() - t
 
 
-def test_chat_answer_context_followup_similar_and_escaping(page):
+# The chat scenario is a sequence of steps, one test each, run in file order against the one
+# module-scoped page: a step builds on the page state the earlier ones left (the replies so far,
+# the open tab). Each step records its name in DONE when it passes; a step that needs an earlier
+# one skips, naming it, when that one did not pass, so the first failure is the one reported.
+DONE: set[str] = set()
+
+
+def needs(*steps: str) -> None:
+    """Skip the calling step unless every earlier step named here has passed."""
+    missing = [s for s in steps if s not in DONE]
+    if missing:
+        pytest.skip(f"needs the earlier step(s) {', '.join(missing)}")
+
+
+def first_card(page):
+    """The first result card of the chat (of the first question's reply)."""
+    return page.locator("#chat .card").first
+
+
+def test_empty_page_offers_examples(page):
     # the empty page offers example questions
     page.get_by_text("如何做好信访稳定工作").first.wait_for(state="visible")
+    DONE.add("examples")
 
+
+def test_question_gives_cards_with_citation(page):
     # a question -> result cards with a 人大监督 passage and its citation
     box = page.locator("#question textarea")
     box.fill("乡镇人大监督怎么做")
     t = time.perf_counter()
     box.press("Enter")
-    first = page.locator("#chat .card").first
+    first = first_card(page)
     first.wait_for()
     print(f"\nfirst card after {(time.perf_counter() - t) * 1000:.0f} ms")
     page.locator("#chat .reply.done").first.wait_for()
@@ -105,8 +127,13 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     cite = first.locator(".citation").inner_text()
     assert "01_renda.txt" in cite and "《乡镇人大工作会议讲话》" in cite and "段" in cite
     assert "个段落支持此回答" in page.locator("#chat .result-head").first.inner_text()
+    DONE.add("ask")
 
+
+def test_context_shows_the_section(page):
     # 展开上下文: the paragraphs of the hit's section appear, the hit marked
+    needs("ask")
+    first = first_card(page)
     first.locator("details.context > summary").click()
     ctx = first.locator(".ctx")
     ctx.wait_for(state="visible")
@@ -116,49 +143,76 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#chat .reply").first.evaluate("e => e.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+    DONE.add("context")
 
+
+def test_copy_citation_to_clipboard(page):
     # 复制引用: the formatted citation lands on the clipboard
-    copy = first.locator("button.copy-cite")
+    needs("ask")
+    copy = first_card(page).locator("button.copy-cite")
     expected = copy.get_attribute("value")
     assert expected.startswith("《乡镇人大工作会议讲话》，一、加强乡镇人大监督工作，第") and expected.endswith("”")
     assert "（2021-03-05，01_renda.txt）：“" in expected
     copy.click()
     page.wait_for_function("() => document.querySelector('#chat button.copy-cite').textContent.includes('已复制')")
     assert page.evaluate("navigator.clipboard.readText()") == expected
+    DONE.add("copy")
 
+
+def test_followup_is_rewritten(page):
     # a follow-up is rewritten with the previous question's key terms
+    needs("ask")
     ask(page, "那具体有哪些形式？", 1)
     second = page.locator("#chat .reply").nth(1)
     assert "乡镇人大" in second.locator(".rewrite").inner_text()
     assert second.locator(".card").count() >= 1
+    DONE.add("followup")
 
+
+def test_injected_markup_shows_as_text(page):
     # the injected <script> paragraph shows as literal text, and nothing ran
+    needs("followup")
     ask(page, "包含脚本标签的文字", 2)
     third = page.locator("#chat .reply").nth(2)
     assert any(SCRIPT in t for t in third.locator(".card-text").all_inner_texts())
     assert page.locator("#chat script").count() == 0
     assert page.locator("#chat img[src='x']").count() == 0
+    DONE.add("markup")
 
+
+def test_invalid_input_gives_a_message(page):
     # invalid input: the library's message, not a traceback
+    needs("markup")
     ask(page, "？？？", 3)
     err = page.locator("#chat .reply").nth(3).locator(".error")
     assert "标点" in err.inner_text() and "Traceback" not in err.inner_text()
+    DONE.add("invalid")
 
+
+def test_similar_action_on_a_card(page):
     # 相似段落 on a result card: switches to the tab and lists similar passages by speech
+    needs("markup")
     page.locator("#chat .reply").nth(2).locator(".card").first.locator("button.sim-hit").click()
     page.locator("#similar-out .card").first.wait_for()
     assert page.locator("#similar-out .group-head").count() >= 1
     assert page.locator("#similar-out .citation").count() == page.locator("#similar-out .card").count()
     assert page.locator("#similar-text textarea").input_value().startswith("测试段落")
     page.screenshot(path=str(ARTIFACTS / "similar.png"), full_page=True)
+    DONE.add("similar-action")
 
-    # the tab itself: paste a paragraph
+
+def test_similar_tab_with_a_pasted_paragraph(page):
+    # the tab itself (left open by the previous step): paste a paragraph
+    needs("similar-action")
     page.locator("#similar-text textarea").fill("要建好用好代表之家和代表联络站，定期组织代表接待选民，收集群众意见建议")
     page.locator("#similar-btn").click()
     page.wait_for_function(
         "() => document.querySelector('#similar-out') && document.querySelector('#similar-out').innerText.includes('代表')")
     assert page.locator("#similar-out .card").count() >= 1
+    DONE.add("similar-tab")
 
+
+def test_new_topic_brings_back_the_examples(page):
     # 新话题 clears the chat; the example questions come back and run when clicked
     page.get_by_role("tab", name="问答").click()
     page.get_by_role("button", name="新话题").click()
@@ -167,13 +221,19 @@ def test_chat_answer_context_followup_similar_and_escaping(page):
     reply.wait_for()
     assert page.locator("#chat .reply").count() == 1
     assert "6.25亿元" in reply.locator(".card mark").first.inner_text()
+    DONE.add("new-topic")
 
+
+def test_corpus_tab_lists_titles_as_text(page):
     # 语料 tab: the document list, with the <img onerror> title as text
     page.get_by_role("tab", name="语料").click()
     page.get_by_text(IMG_TITLE).filter(visible=True).first.wait_for()
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("#corpus-table").get_by_text("乡镇人大工作会议", exact=True).count() >= 1  # 场合
+    DONE.add("corpus-list")
 
+
+def test_no_alert_fired_during_the_chat(page):
     assert page.dialogs == [], f"an alert fired: {page.dialogs}"
 
 
