@@ -26,6 +26,7 @@ from .embed import Embedder
 from .errors import IndexError_, IndexMismatch, IndexMissing
 from .ingest import corpus_files, file_hash
 from .settings import Settings
+from .text import sentences
 from .store import LexicalStore, VectorStore, open_lexical_store, open_vector_store
 from .tokenize import DATA, Tokenizer
 from .types import Passage
@@ -94,6 +95,25 @@ class Index:
             rows = self._sent_passages
             scores[rows] = (1.0 - w) * scores[rows] + w * best
         return scores[:, 0] if single else scores
+
+    def passage_sentences(self, i: int, query: np.ndarray) -> list[tuple[str, int, float]]:
+        """(sentence, offset in the passage text, cosine with ``query``) for each sentence of
+        passage ``i``: the index's own sentence vectors, or the passage vector for a passage
+        of one sentence (nothing is embedded)."""
+        text = self.passages[i].text
+        sents = [x.strip() for x in sentences(text) if x.strip()]
+        ids = self.sentence_ids(i)
+        q = np.asarray(query, np.float32).reshape(1, -1)
+        if len(ids) == len(sents) and len(ids):  # one vector per sentence, in this order
+            cos = self.sentences.score(q, ids)[:, 0]
+        else:
+            cos = np.repeat(self.dense.score(q, np.array([i]))[0, 0], len(sents))
+        out, cursor = [], 0
+        for s, c in zip(sents, cos):
+            start = text.find(s, cursor)
+            cursor = start + len(s)
+            out.append((s, start, float(c)))
+        return out
 
     def sentence_ids(self, i: int) -> np.ndarray:
         """IDs (in ``sentences``) of passage ``i``'s sentence vectors; empty for a one-sentence passage."""

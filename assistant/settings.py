@@ -175,6 +175,14 @@ class AbstentionSettings(_Group):
     focus_max_chars: int = _num(80, 0, 100_000)
     """... the test runs on questions up to this long (0 turns it off): one word of a longer
     text moves its embedding too little to count, and each missing word costs an embedding."""
+    answer_type: bool = True
+    """Abstain when a question asks for a specific value (an amount, a date, a phone number,
+    a procedure …) and no sentence near it in the best passages states one (see
+    assistant.search.answer_type) ..."""
+    answer_type_passages: int = _num(3, 1, 20)
+    """... looking at the sentences of this many top passages: ..."""
+    answer_type_sentences: int = _num(3, 1, 50)
+    """... the ones closest to the question, and those holding its most specific words."""
     focus_ratio: float = _num(-0.12, -1.0, 1.0)
     """... and the passages echo less than this share of that move. Negative: the passages
     must match the question *better without the word* (they are about the topic around it,

@@ -19,7 +19,6 @@ from ..index import Index
 from ..search.fuse import coverage
 from ..search.retrieve import idf_weights
 from ..settings import AnswerSettings
-from ..text import sentences
 from ..types import Answer, AnswerKind, AnswerSentence, SearchResult
 
 MIN_CHARS = 6
@@ -88,22 +87,8 @@ class ExtractiveAnswerer:
         return out
 
     def _sentences_of(self, i: int, ref: int, q: np.ndarray, idf: dict) -> list[Candidate]:
-        ix = self.index
-        text = ix.passages[i].text
-        sents = [s.strip() for s in sentences(text) if s.strip()]
-        ids = ix.sentence_ids(i)
-        # the index holds one vector per sentence of a multi-sentence passage, in this order
-        if len(ids) == len(sents) and len(ids):
-            cos = ix.sentences.score(q.reshape(1, -1), ids)[:, 0]
-        else:
-            cos = np.repeat(ix.dense.score(q.reshape(1, -1), np.array([i]))[0, 0], len(sents))
-        out, cursor = [], 0
-        for s, c in zip(sents, cos):
-            start = text.find(s, cursor)
-            cursor = start + len(s)
-            if len(s) >= MIN_CHARS:
-                out.append(Candidate(s, ref, i, start, float(c), coverage(idf, [s])))
-        return out
+        return [Candidate(text, ref, i, start, cos, coverage(idf, [text]))
+                for text, start, cos in self.index.passage_sentences(i, q) if len(text) >= MIN_CHARS]
 
     def _select(self, cands: list[Candidate]) -> list[Candidate]:
         st = self.settings

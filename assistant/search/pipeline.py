@@ -1,6 +1,7 @@
 """The searcher: validates a query, embeds it, and runs it through the stages.
 
-    DenseRetriever + LexicalRetriever → Fuse → AbstentionJudge → TemplateFolder → SearchResult
+    DenseRetriever + LexicalRetriever → Fuse → AbstentionJudge → AnswerTypeJudge → TemplateFolder
+    → SearchResult
 
 Each stage is a callable over one ``QueryState`` (``assistant.search.state``). A new stage
 — a reranker after ``Fuse``, an answerability judge beside ``AbstentionJudge``, another
@@ -21,6 +22,7 @@ from ..types import Mode, SearchResult
 from .filters import Filters, passage_mask
 from .fold import TemplateFolder
 from .fuse import Fuse
+from .answer_type import AnswerTypeJudge
 from .judge import AbstentionJudge
 from .retrieve import DenseRetriever, LexicalRetriever
 from .state import QueryState, Stage
@@ -43,6 +45,7 @@ class Searcher:
             LexicalRetriever(index, r.candidates),
             Fuse(index, r),
             AbstentionJudge(index, settings.abstention, embedder.embed_queries),
+            AnswerTypeJudge(index, settings.abstention),
             TemplateFolder(index, r.dedupe),
         ]
         self._squashed = [squash(p.text) for p in index.passages]

@@ -1,0 +1,116 @@
+"""The answer-type judge: a question that asks for a specific kind of value — an amount, a
+count, a date or duration, a phone number, a place, a procedure — is answered only when
+the passages found state one.
+
+Near-topic questions about an absent detail ("秸秆打捆离田每亩给多少补贴" when the speeches
+praise straw use but never state a subsidy) pass the other tests on their topic words;
+what gives them away is that no sentence close to the question carries the kind of value
+asked for. The question's kind is read from its wording (多少钱, 几天, 什么时候, 电话, 在哪里,
+怎么办理 …), the value's from the sentence's (a figure with a money unit, a figure with a
+time unit, a long digit string …). A sentence counts when it is among the ones closest to
+the question (the index's sentence vectors) or holds one of the question's most specific
+words. Who-questions are not judged: almost every passage names a body or a role.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..index import Index
+from ..settings import AbstentionSettings
+from .judge import NO_ANSWER
+from .state import QueryState
+
+# digits, or Chinese numerals that read as a quantity (not 一/二 alone: 一人一票, 二次创业)
+_NUM = r"(?:\d+(?:[.,]\d+)?|[一二两三四五六七八九十][至到][一二两三四五六七八九十百千万]+|[两三四五六七八九十百千][一二两三四五六七八九十百千万]*|半)"
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    name: str
+    label: str
+    """How the abstention message names what the passages lack."""
+    asks: re.Pattern
+    gives: re.Pattern
+    specific: bool = False
+    """Only a sentence holding one of the question's most specific words counts, not merely
+    a close one: money figures are everywhere in these reports (every result has its 万元),
+    so a close sentence with an amount is usually about something else."""
+
+
+TYPES = (
+    AnswerType("money", "具体金额", re.compile(
+        r"多少(?:钱|元|万|块)|(?:补贴|补助|补偿|奖励|奖金|资金|罚款|罚|工资|津贴|费|贷)[^，。？?]{0,6}多少|"
+        r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
+        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:元|万元|亿元|块)"), specific=True),
+    AnswerType("count", "具体数字", re.compile(
+        r"多少(?:名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套)|(?<![没哪好])几(?:个(?!月)|名|人|家|户|次|项|所|条|辆|台|套)|"
+        r"多少$|多少[？?]|多大|比例|占比"),
+        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:%|％|名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|倍|成|万|亿|千|辆|台|套|处|座|公里)|百分之")),
+    AnswerType("time", "具体时间或期限", re.compile(
+        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<!没)几天|多少天|几个月|多少年|"
+        r"(?<!没)几年(?!来)|期限|截止|几点|什么时间"),
+        re.compile(rf"{_NUM}\s*(?:年|月|日|号|天|周|小时|个月|季度)|季度|每年|每月|每周|年底|月底|年内|月内|日前|以前|之前|"
+                   r"期间|上半年|下半年|春节|冬季|夏季|近期")),
+    AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
+               re.compile(r"\d{3,4}-?\d{6,8}|\d{7,}")),
+    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?天|个|年)"),
+               re.compile(r"地点|地址|设在|位于|医院|大厅|窗口|服务中心|服务站|办事处|[在到]\S{1,8}(?:办理|报名|申请)")),
+    AnswerType("procedure", "具体程序或手续", re.compile(
+        r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
+        r"怎么(?:去)?补领|怎么填报"),
+        re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
+)
+_QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "哪个")
+
+
+def asked(question: str) -> list[AnswerType]:
+    """The kinds of value ``question`` asks for (an amount of money is not also a bare count)."""
+    kinds = [t for t in TYPES if t.asks.search(question)]
+    if any(t.name == "money" for t in kinds):
+        kinds = [t for t in kinds if t.name != "count"]
+    return kinds
+
+
+def salient_terms(terms: dict[str, float], n: int = 3) -> list[str]:
+    """The question's ``n`` most specific words (highest IDF), its question words left out."""
+    words = [t for t in sorted(terms, key=lambda t: -terms[t])
+             if t not in _QUESTION_WORDS and not any(k.asks.search(t) for k in TYPES)]
+    return words[:n]
+
+
+class AnswerTypeJudge:
+    """Abstains when the best passages hold no sentence near the question with the value it asks for."""
+
+    def __init__(self, index: Index, settings: AbstentionSettings):
+        self.index = index
+        self.settings = settings
+
+    def __call__(self, state: QueryState) -> None:
+        st = self.settings
+        if not (state.abstain and st.answer_type) or (state.verdict and state.verdict.abstained):
+            return
+        kinds = asked(state.text)
+        if not kinds:
+            return
+        closest, specific = self.relevant(state)
+        missing = [k for k in kinds
+                   if not any(k.gives.search(s) for s in (specific if k.specific else closest + specific))]
+        v = state.verdict
+        v.evidence["asks"] = [k.name for k in kinds]
+        if missing:
+            v.abstained, v.support = True, min(v.support, 0.0)
+            v.reason = NO_ANSWER + f"（最相关的段落没有给出{'、'.join(k.label for k in missing)}）"
+            v.evidence["missing"] = [k.name for k in missing]
+
+    def relevant(self, state: QueryState) -> tuple[list[str], list[str]]:
+        """Sentences of the top passages near the question: (the few with the highest
+        cosine, every one holding one of its most specific words)."""
+        st = self.settings
+        cands = [(cos, text) for i in state.ranked()[:st.answer_type_passages]
+                 for text, _, cos in self.index.passage_sentences(i, state.vector)]
+        words = salient_terms(state.terms)
+        closest = [text for _, text in sorted(cands, key=lambda c: -c[0])[:st.answer_type_sentences]]
+        return closest, [text for _, text in cands if any(w in text for w in words)]
