@@ -1,0 +1,186 @@
+"""Answers above the cards: the extractive answer, the citation check, LLM answers through a
+fake OpenAI-compatible server (good, bad marker, no markers, invented quote, no-info, server
+down, timeout, non-streaming), and the answer-type judge."""
+import json
+
+import pytest
+
+from assistant.answer.check import check, containment, split_cited
+from assistant.build import build
+from assistant.cli import main
+from assistant.search.answer_type import asked
+from assistant.service import QueryService
+from assistant.types import AnswerKind, Citation, Hit, Passage
+from assistant.web import handlers as H
+
+from tests import fake_llm
+
+
+@pytest.fixture
+def service(settings, fake):
+    return QueryService(settings, fake, build(settings, fake, progress=False))
+
+
+@pytest.fixture(scope="module")
+def llm_server():
+    server, url = fake_llm.start()
+    yield server, url
+    server.shutdown()
+
+
+def llm_service(service, url, model, **extra):
+    s = service.settings.replace(llm_backend="openai", llm_url=url, llm_model=model, llm_timeout=1.0, **extra)
+    return QueryService(s, service.embedder, service.index)
+
+
+# --- extractive -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("q", ["人大监督要采取哪些形式", "信访稳定工作怎么做", "乡镇人大工作人员怎么配备", "秸秆综合利用"])
+def test_extractive_sentences_are_verbatim_and_cite_their_card(service, q):
+    reply = service.ask(q)
+    a = reply.answer
+    assert a is not None and a.kind == AnswerKind.EXTRACTIVE and a.sentences
+    assert len(a.sentences) <= service.settings.answer.answer_sentences
+    for s in a.sentences:
+        hit = reply.result.hits[s.ref - 1]
+        assert hit.passage.id == s.passage_id
+        assert hit.passage.text[s.start:s.start + len(s.text)] == s.text  # character for character
+    assert a.text == "".join(f"{s.text}[{s.ref}]" for s in a.sentences)
+    assert a.seconds < 0.1
+
+
+def test_extractive_answer_follows_the_speech_order(service):
+    a = service.ask("乡镇人大监督和代表工作").answer
+    keys = [(service.index.passages[service.index.position(s.passage_id)].doc_id,
+             service.index.passages[service.index.position(s.passage_id)].position, s.start) for s in a.sentences]
+    by_doc = {}
+    for doc, pos, start in keys:
+        by_doc.setdefault(doc, []).append((pos, start))
+    assert all(v == sorted(v) for v in by_doc.values())  # reading order inside one speech
+
+
+def test_no_answer_when_retrieval_abstains(service):
+    s = QueryService(service.settings.replace(abstention={"enabled": True}), service.embedder, service.index)
+    reply = s.ask("火星探测计划的燃料加注流程")
+    assert reply.result.abstained and reply.answer is None
+
+
+# --- the citation check -------------------------------------------------------------------------
+
+def _hits(*texts):
+    return [Hit(Passage(id=f"d:{n}", doc_id="d", text=t, citation=Citation(title="讲话", source="d.txt", paragraph=n),
+                        position=n), score=1.0) for n, t in enumerate(texts, start=1)]
+
+
+def test_split_cited_attaches_markers_to_their_sentence():
+    assert split_cited("监督形式有执法检查[1]。还有述职评议。[2][3]\n资料中没有相关信息。") == [
+        ("监督形式有执法检查。", [1]), ("还有述职评议。", [2, 3]), ("资料中没有相关信息。", [])]
+    assert split_cited("一是A；二是B[1, 2]。【3】") == [("一是A；", []), ("二是B。", [1, 2, 3])]
+
+
+def test_check_flags_bad_missing_unsupported_and_quotes():
+    hits = _hits("乡镇人大要通过执法检查、视察、听取报告和述职评议等形式加强监督。", "信访工作要早发现、早处理。")
+    out = check("乡镇人大通过执法检查和视察加强监督[1]。信访要早发现早处理[7]。要大力发展旅游业。"
+                "讲话说「全力以赴抓招商」[1]。资料中没有相关信息。", hits, 0.5)
+    assert [s.flags for s in out] == [[], ["bad_citation", "no_citation"], ["no_citation"],
+                                      ["unsupported", "quote_not_found"], []]
+    assert out[0].supported and out[0].support >= 0.5 and out[0].passage_id == "d:1"
+    assert containment("完全无关的句子内容", hits[0].passage.text) < 0.2
+
+
+# --- LLM answers through a fake OpenAI-compatible server -----------------------------------------
+
+Q = "人大监督要采取哪些形式"
+
+
+def test_llm_good_answer_is_checked_and_shown(service, llm_server):
+    server, url = llm_server
+    svc = llm_service(service, url, "good")
+    drafts = []
+    for reply in svc.ask_stream(Q, answer="llm"):  # the same Reply, updated as the answer streams
+        drafts.append(reply.draft)
+    assert len([d for d in drafts if d]) >= 2 and drafts[-1] == ""  # it streamed, then the checked answer
+    a = reply.answer
+    assert a.kind == AnswerKind.LLM and a.supported_share == 1.0 and not a.note
+    assert a.sentences[0].ref == 1 and a.sentences[0].text in reply.result.hits[0].passage.text
+    assert a.first_token_seconds is not None
+    sent = server.requests[-1]
+    assert sent["stream"] is True and "[1] 出处：" in sent["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize("model, flag", [("badref", "bad_citation"), ("nomarks", "no_citation"),
+                                         ("quote", "quote_not_found")])
+def test_llm_bad_answers_fall_back_to_extractive_with_the_reason(service, llm_server, model, flag):
+    a = llm_service(service, llm_server[1], model).ask(Q, answer="llm").answer
+    assert a.kind == AnswerKind.EXTRACTIVE and "改为显示摘录回答" in a.note and a.raw
+    assert all(s.supported for s in a.sentences)
+
+
+def test_llm_flags_survive_when_most_of_the_answer_holds(service, llm_server):
+    # one good sentence and one without a marker: half supported is enough to show it, flagged
+    svc = llm_service(service, llm_server[1], "half", fallback_share=0.5)
+    a = svc.ask(Q, answer="llm").answer
+    assert a.kind == AnswerKind.LLM and [s.supported for s in a.sentences] == [True, False]
+    assert a.sentences[1].flags == ["no_citation"]
+    html = "".join(x[0][-1]["content"] for x in H.ask(svc, Q, [], None, "llm", 3, "hybrid", [], [], [], "", ""))
+    assert 'class="flagged"' in html and "没有标注出处" in html and 'class="cite"' in html
+
+
+def test_llm_no_info(service, llm_server):
+    a = llm_service(service, llm_server[1], "noinfo").ask(Q, answer="llm").answer
+    assert a.no_answer and a.kind == AnswerKind.LLM and "不能回答" in a.note
+
+
+def test_llm_non_streaming_server(service, llm_server):
+    a = llm_service(service, llm_server[1], "plain").ask(Q, answer="llm").answer
+    assert a.kind == AnswerKind.LLM and a.supported_share == 1.0
+
+
+@pytest.mark.parametrize("model, url, needle", [("slow", None, "超时"), ("good", "http://127.0.0.1:9/v1", "无法连接")])
+def test_llm_down_or_slow_gives_the_extractive_answer_and_says_why(service, llm_server, model, url, needle):
+    a = llm_service(service, url or llm_server[1], model).ask(Q, answer="llm").answer
+    assert a.kind == AnswerKind.EXTRACTIVE and needle in a.note and a.sentences
+
+
+def test_llm_asked_for_but_not_configured(service):
+    a = service.ask(Q, answer="llm").answer
+    assert a.kind == AnswerKind.EXTRACTIVE and "llm_backend" in a.note
+
+
+def test_cli_ask_with_and_without_llm(settings, llm_server, monkeypatch, capsys, tmp_path):
+    for k, v in {"MODEL": "fake", "CORPUS_DIR": settings.index.corpus_dir, "INDEX_DIR": settings.index.index_dir,
+                 "SHORT_PARAGRAPH_CHARS": "12", "LLM_BACKEND": "openai", "LLM_URL": llm_server[1],
+                 "LLM_MODEL": "good"}.items():
+        monkeypatch.setenv(f"ASSISTANT_{k}", str(v))
+    assert main(["ask", Q, "--llm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"]["kind"] == "llm" and out["answer"]["sentences"][0]["passage_id"] == out["hits"][0]["id"]
+    assert main(["ask", Q]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("摘录回答：") and "[1] 《" in text
+    monkeypatch.setenv("ASSISTANT_LLM_MODEL", "badref")
+    assert main(["ask", Q, "--llm"]) == 0
+    assert "改为显示摘录回答" in capsys.readouterr().out
+
+
+# --- the answer-type judge ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("q, kinds", [
+    ("秸秆打捆离田每亩给多少补贴", ["money"]), ("要配几个专门干事", ["count"]), ("主席团多久开一次会", ["time"]),
+    ("选举定在哪一天", ["time"]), ("监督电话是多少", ["count", "contact"]), ("残疾证在哪里办理", ["where"]),
+    ("残疾证怎么办理", ["procedure"]), ("排查了多少处隐患", ["count"]),
+    ("人大监督怎么做", []), ("为何时好时坏", []), ("群众办证要跑好几个领导", []), ("村村通修好没几年路就坏了", []),
+])
+def test_question_kinds(q, kinds):
+    assert [k.name for k in asked(q)] == kinds
+
+
+def test_answer_type_judge_abstains_without_the_value(service):
+    s = QueryService(service.settings.replace(abstention={"enabled": True, "coverage": 0.0, "domain_coverage": 0.0}),
+                     service.embedder, service.index)
+    ok = s.search("安全生产隐患排查了多少处")  # 128处 stands in the passage
+    assert not ok.abstained and ok.evidence["asks"] == ["count"]
+    no = s.search("安全生产隐患整改的截止期限是什么时候")
+    assert no.abstained and "具体时间或期限" in no.reason and no.evidence["missing"] == ["time"]
+    off = QueryService(s.settings.replace(answer_type=False), service.embedder, service.index)
+    assert not off.search("安全生产隐患整改的截止期限是什么时候").abstained
