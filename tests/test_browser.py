@@ -130,6 +130,26 @@ def test_question_gives_cards_with_citation(page):
     DONE.add("ask")
 
 
+def test_answer_above_the_cards_with_working_citations(page):
+    # the short answer stands above the cards; each sentence's [n] brings its card into view
+    needs("ask")
+    reply = page.locator("#chat .reply").nth(0)
+    answer = reply.locator(".answer")
+    assert answer.count() == 1 and "摘录回答" in answer.locator(".answer-head").inner_text()
+    head_y = answer.bounding_box()["y"]
+    assert head_y < reply.locator(".card").first.bounding_box()["y"]
+    cites = answer.locator("button.cite")
+    assert cites.count() >= 1
+    n = int(cites.last.get_attribute("value"))
+    sentence = answer.locator(".answer-text").inner_text().split(f"[{n}]")[0].split("]")[-1].strip()
+    cites.last.click()
+    card = reply.locator(".card").nth(n - 1)
+    page.wait_for_function("(el) => el.classList.contains('cited')", arg=card.element_handle())
+    assert card.locator(".card-rank").inner_text() == f"[{n}]"
+    assert sentence and sentence in card.locator(".card-text").inner_text()  # the cited text is there
+    DONE.add("answer")
+
+
 def test_context_shows_the_section(page):
     # 展开上下文: the paragraphs of the hit's section appear, the hit marked
     needs("ask")
