@@ -93,7 +93,7 @@ def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, pr
     lexical = Bm25Store(k1=1.2, b=0.75)
     lexical.add(np.arange(len(passages)), tokens)
     manifest = {"model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
-                          "max_tokens": embedder.max_tokens},
+                          "max_tokens": embedder.max_tokens, "query_fingerprint": embedder.query_fingerprint},
                 "params": build_params(settings), "versions": _versions(), "assistant": __version__}
     index = Index(passages=passages, dense=dense, sentences=sents, sentence_owner=sent_owner, lexical=lexical,
                   tokenizer=tokenizer, manifest=manifest, groups=template_groups(words, s.dedupe_threshold),
@@ -200,7 +200,8 @@ def embed_passages_cached(texts: list[str], embedder: Embedder, settings: Settin
 
 def embed_queries_cached(texts: list[str], embedder: Embedder, settings: Settings) -> np.ndarray:
     """Query embeddings (calibration questions), cached like passages."""
-    cache = VectorCache(cache_dir(settings) / f"{_model_tag(embedder)}-query.npz")
+    tag = hashlib.sha1(embedder.query_fingerprint.encode()).hexdigest()[:16]
+    cache = VectorCache(cache_dir(settings) / f"{tag}-query.npz")
     return cache.get_many(texts, lambda b: embedder.embed_queries(b), embedder.dim)
 
 

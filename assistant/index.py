@@ -33,7 +33,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 7  # bump when chunking or the stored layout changes (it keys the chunk cache too)
+FORMAT_VERSION = 8  # bump when chunking or the stored layout changes (it keys the chunk cache too)
 REBUILD_HINT = "rebuild it with: python -m assistant build --force"
 
 
@@ -174,6 +174,8 @@ def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> 
         return f"index format {manifest.get('params', {}).get('format')} is not the current {FORMAT_VERSION}"
     if embedder is not None and manifest.get("model", {}).get("fingerprint") != embedder.fingerprint:
         return f"built with model {manifest.get('model', {}).get('name')!r}, settings use {embedder.name!r}"
+    if embedder is not None and manifest.get("model", {}).get("query_fingerprint") != embedder.query_fingerprint:
+        return "the query encoder changed (the abstention calibration is made with it)"
     if manifest.get("params") != build_params(settings):
         return "chunking or lexicon settings changed"
     if manifest.get("corpus_hash") != hash_of(corpus_fingerprint(settings)):

@@ -10,8 +10,6 @@ _NOISY = ("sentence_transformers", "transformers", "httpx", "httpcore", "jieba",
 
 def configure(level: str | int = "INFO", fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
     """Log to stderr at ``level``; keep third-party chatter out of the user's terminal."""
-    import bm25s  # noqa: F401  -- it sets its own logger to DEBUG on import; undo that after
-
     if isinstance(level, str):
         level = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr)

@@ -38,6 +38,14 @@ class LLMBackend(StrEnum):
     LLAMA = "llama"
 
 
+class QueryEncoder(StrEnum):
+    """What embeds queries: the model exported to ONNX (fp32 or int8), or the model on torch."""
+
+    ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
+    TORCH = "torch"
+
+
 class StoreKind(StrEnum):
     """Where the index keeps its vectors (see assistant.store)."""
 
@@ -203,6 +211,8 @@ class SearchResult:
     """The signals behind ``support`` (see assistant.search.judge)."""
     vector: object = field(default=None, repr=False, compare=False)
     """The query's embedding (numpy), kept for answer extraction; not serialized."""
+    timings: dict = field(default_factory=dict, repr=False, compare=False)
+    """Seconds per pipeline stage ("embed", "DenseRetriever", …); not serialized."""
 
     def __iter__(self):
         return iter(self.hits)

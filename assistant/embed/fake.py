@@ -31,7 +31,12 @@ class FakeEmbedder:
         self.calls += len(texts)
         return np.stack([self._vec(t) for t in texts]) if len(texts) else np.zeros((0, self.dim), np.float32)
 
+    query_fingerprint = fingerprint
+
     def embed_queries(self, texts):
+        return self.embed_passages(texts)
+
+    def embed_lookup(self, texts):
         return self.embed_passages(texts)
 
     def count_tokens(self, text: str) -> int:

@@ -66,6 +66,13 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(self._query_threads)
         return self._encode(texts, self._query_prompt, 32, False)
 
+    @property
+    def query_fingerprint(self) -> str:
+        return self.fingerprint
+
+    def embed_lookup(self, texts):
+        return self.embed_passages(texts)
+
     def count_tokens(self, text: str) -> int:
         # verbose=False: counting a long paragraph before it is split is expected, not an error
         return len(self.model.tokenizer(self._prefix + text, add_special_tokens=True, verbose=False)["input_ids"])

@@ -125,7 +125,10 @@ def focus(query: str, qvec: np.ndarray, missing: list[str], pool_scores, embed_q
     the best passages; ``embed_queries(texts) -> vectors`` embeds the variants."""
     if not missing:
         return 1.0, ""
-    variants = embed_queries([query.replace(w, "") for w in missing])
+    # the question is embedded again beside its variants: an int8 encoder's activation scale
+    # depends on the batch, and importance and echo compare the question with its variants
+    both = embed_queries([query] + [query.replace(w, "") for w in missing])
+    qvec, variants = both[0], both[1:]
     scores = pool_scores(np.vstack([qvec.reshape(1, -1), variants]))
     if not len(scores):
         return 1.0, ""

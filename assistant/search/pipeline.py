@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from ..embed import Embedder
 from ..errors import QueryError
@@ -56,7 +57,9 @@ class Searcher:
         """The passages that answer ``query``, best first, or an abstention."""
         q = self.clean(query, "问题")
         k, mode = self._k_mode(k, mode)
-        state = QueryState(text=q, vector=self.embedder.embed_queries([q])[0], k=k, mode=mode,
+        t = time.perf_counter()
+        vector = self.embedder.embed_queries([q])[0]
+        state = QueryState(text=q, vector=vector, k=k, mode=mode, timings={"embed": time.perf_counter() - t},
                            bm25_weight=self.settings.retrieval.bm25_weight,
                            abstain=self.settings.abstention.enabled,
                            mask=passage_mask(self.index.passages, filters, set()))
@@ -74,7 +77,9 @@ class Searcher:
             exclude = {self.index.by_id[i] for i in exclude_ids if i in self.index.by_id}
         else:
             exclude = self._self_matches(t)
-        state = QueryState(text=t, vector=self.embedder.embed_passages([t])[0], k=k, mode=mode,
+        t0 = time.perf_counter()
+        vector = self.embedder.embed_lookup([t])[0]
+        state = QueryState(text=t, vector=vector, k=k, mode=mode, timings={"embed": time.perf_counter() - t0},
                            bm25_weight=self.settings.retrieval.similar_bm25_weight, abstain=False,
                            mask=passage_mask(self.index.passages, filters, exclude))
         return self.run(state)
@@ -82,14 +87,17 @@ class Searcher:
     def run(self, state: QueryState) -> SearchResult:
         """Run the stages over ``state``; an abstaining verdict ends the query without hits."""
         for stage in self.stages:
+            t = time.perf_counter()
             stage(state)
+            name = type(stage).__name__
+            state.timings[name] = state.timings.get(name, 0.0) + time.perf_counter() - t
             if state.verdict is not None and state.verdict.abstained:
                 break
         v = state.verdict
         return SearchResult(query=state.text, hits=[] if v and v.abstained else state.hits,
                             abstained=bool(v and v.abstained), reason=v.reason if v else "",
                             support=v.support if v else None, mode=state.mode,
-                            evidence=v.evidence if v else {}, vector=state.vector)
+                            evidence=v.evidence if v else {}, vector=state.vector, timings=state.timings)
 
     # --- validation -----------------------------------------------------------------
     def clean(self, text: str, what: str) -> str:

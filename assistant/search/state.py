@@ -34,6 +34,8 @@ class QueryState:
     bm25_weight: float
     abstain: bool
     mask: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage (and "embed"), for the benchmark and the logs."""
     # retrieve
     dense_all: np.ndarray | None = None
     """Every passage's dense score: the query's own score distribution, the null that

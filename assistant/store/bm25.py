@@ -1,7 +1,15 @@
-"""bm25s backend: BM25 over jieba tokens. The only module that knows bm25s's internals."""
+"""bm25s backend: BM25 over jieba tokens. The only module that knows bm25s.
+
+bm25s computes the BM25 matrix (one column per term, the score each document earns from
+it) when documents are indexed; the store keeps that matrix as three numpy arrays and
+scores a query by adding the columns of its terms, as bm25s's own ``get_scores`` does
+(``np.add.at`` in term order: the same floats, tested). Loading and searching therefore
+need only numpy — not bm25s, which imports scipy (half a second at every start-up).
+"""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -9,10 +17,12 @@ import numpy as np
 
 from .base import Neighbours, as_ids, top_of
 
+_ARRAYS = ("data", "indices", "indptr")
+
 
 class Bm25Store:
-    """A bm25s index plus each document's token ids, so documents can be added and removed
-    (bm25s indexes a fixed collection: a change re-indexes from the kept tokens)."""
+    """The BM25 matrix plus each document's token ids, so documents can be added and
+    removed (bm25s indexes a fixed collection: a change re-indexes from the kept tokens)."""
 
     kind = "bm25s"
 
@@ -21,14 +31,15 @@ class Bm25Store:
         self._vocab: dict[str, int] = {}
         self._docs: list[np.ndarray] = []  # token ids per document, in ``_ids`` order
         self._ids = np.zeros(0, np.int64)
-        self._bm25 = None
+        self._matrix = {name: np.zeros(0 if name != "indptr" else 1, np.int32) for name in _ARRAYS}
+        self._matrix["data"] = np.zeros(0, np.float32)
         self._df: np.ndarray = np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __contains__(self, term: str) -> bool:
-        return term in self._vocab and self.doc_freq(term) > 0
+        return self.doc_freq(term) > 0
 
     def add(self, ids, token_lists: Sequence[Sequence[str]]) -> None:
         ids = as_ids(ids)
@@ -51,10 +62,14 @@ class Bm25Store:
         return self._ids
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        toks = [t for t in tokens if t in self._vocab]
-        if not toks or self._bm25 is None:
-            return np.zeros(len(self), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)
+        cols = [self._vocab[t] for t in tokens if t in self._vocab]
+        scores = np.zeros(len(self), dtype=np.float32)
+        data, indices, indptr = (self._matrix[n] for n in _ARRAYS)
+        for j in cols:
+            if j + 1 < len(indptr):
+                start, end = indptr[j], indptr[j + 1]
+                np.add.at(scores, indices[start:end], data[start:end])
+        return scores
 
     def search(self, tokens, k: int, allowed=None) -> Neighbours:
         scores = self.scores(tokens)
@@ -67,60 +82,72 @@ class Bm25Store:
         return 0 if j is None or j >= len(self._df) else int(self._df[j])
 
     def save(self, folder: Path, name: str) -> list[str]:
-        folder = Path(folder)
-        if self._bm25 is not None:
-            self._bm25.save(str(folder / name), show_progress=False)
-        else:
-            (folder / name).mkdir(parents=True, exist_ok=True)
-        lengths = np.array([len(d) for d in self._docs], np.int64)
-        np.save(folder / name / "doc_ids.npy", self._ids)
-        np.save(folder / name / "doc_lengths.npy", lengths)
-        np.save(folder / name / "doc_tokens.npy", np.concatenate(self._docs) if self._docs else np.zeros(0, np.int64))
-        (folder / name / "terms.json").write_text(json.dumps(list(self._vocab), ensure_ascii=False), "utf-8")
+        base = Path(folder) / name
+        base.mkdir(parents=True, exist_ok=True)
+        for n in _ARRAYS:
+            np.save(base / f"{n}.npy", self._matrix[n])
+        np.save(base / "doc_ids.npy", self._ids)
+        np.save(base / "doc_lengths.npy", np.array([len(d) for d in self._docs], np.int64))
+        np.save(base / "doc_tokens.npy", np.concatenate(self._docs) if self._docs else np.zeros(0, np.int64))
+        (base / "terms.json").write_text(json.dumps(list(self._vocab), ensure_ascii=False), "utf-8")
         return [name]
 
     @classmethod
     def load(cls, folder: Path, name: str, params: dict) -> "Bm25Store":
-        import bm25s
-
         base = Path(folder) / name
         store = cls(params.get("k1", 1.2), params.get("b", 0.75))
         store._vocab = {t: i for i, t in enumerate(json.loads((base / "terms.json").read_text("utf-8")))}
-        store._ids = np.load(base / "doc_ids.npy")
-        lengths = np.load(base / "doc_lengths.npy")
-        flat = np.load(base / "doc_tokens.npy")
+        store._ids = np.load(base / "doc_ids.npy", allow_pickle=False)
+        lengths = np.load(base / "doc_lengths.npy", allow_pickle=False)
+        flat = np.load(base / "doc_tokens.npy", allow_pickle=False)
         if lengths.sum() != len(flat) or len(lengths) != len(store._ids):
             raise ValueError(f"{name}: token lists do not match the documents")
         store._docs = np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
-        if len(store._ids):
-            store._bm25 = bm25s.BM25.load(str(base), show_progress=False)
-            store._df = store._doc_freqs()
+        store._matrix = {n: np.load(base / f"{n}.npy", allow_pickle=False) for n in _ARRAYS}
+        if len(store._matrix["indptr"]) != len(store._vocab) + 1 or (
+                len(flat) and store._matrix["indices"].max(initial=0) >= len(store._ids)):
+            raise ValueError(f"{name}: the BM25 matrix does not match its vocabulary or documents")
+        store._df = np.diff(store._matrix["indptr"]).astype(np.int64)
         return store
 
     def params(self) -> dict:
-        return {"kind": self.kind, "k1": self.k1, "b": self.b, "count": len(self), "vocabulary": len(self._vocab)}
+        return {"kind": self.kind, "k1": self.k1, "b": self.b, "method": "lucene", "count": len(self),
+                "vocabulary": len(self._vocab)}
 
     # --- internals -------------------------------------------------------------------
     def _reindex(self) -> None:
-        import bm25s
-        from bm25s.tokenization import Tokenized
-
+        """Recompute the matrix with bm25s; its columns are re-ordered to our term ids."""
         if not len(self._ids):
-            self._bm25, self._df = None, np.zeros(0, np.int64)
+            self.__init__(self.k1, self.b)
             return
-        # bm25s numbers the vocabulary itself from the ids it is given: pass ours unchanged
-        self._bm25 = bm25s.BM25(k1=self.k1, b=self.b)
-        self._bm25.index(Tokenized(ids=[d.tolist() for d in self._docs], vocab=self._vocab), show_progress=False)
-        self._df = self._doc_freqs()
+        bm25s, Tokenized = _import_bm25s()
 
-    def _doc_freqs(self) -> np.ndarray:
-        """Documents per term: bm25s keeps its scores as a CSC matrix, one column per term."""
-        indptr = np.asarray(self._bm25.scores["indptr"])
-        df = np.diff(indptr)
-        vocab = self._bm25.vocab_dict
-        out = np.zeros(len(self._vocab), np.int64)
-        for term, j in self._vocab.items():
-            k = vocab.get(term)
-            if k is not None and k < len(df):
-                out[j] = df[k]
-        return out
+        bm25 = bm25s.BM25(k1=self.k1, b=self.b)
+        bm25.index(Tokenized(ids=[d.tolist() for d in self._docs], vocab=self._vocab), show_progress=False)
+        data, indices, indptr = (np.asarray(bm25.scores[n]) for n in _ARRAYS)
+        # bm25s numbers columns from the vocabulary it is given; map each of our term ids to
+        # its column (a term no document has any more gets an empty column)
+        cols = [bm25.vocab_dict.get(t) for t in self._vocab]
+        parts_d, parts_i, ptr = [], [], [0]
+        for c in cols:
+            if c is not None and c + 1 < len(indptr):
+                parts_d.append(data[indptr[c]:indptr[c + 1]])
+                parts_i.append(indices[indptr[c]:indptr[c + 1]])
+                ptr.append(ptr[-1] + int(indptr[c + 1] - indptr[c]))
+            else:
+                ptr.append(ptr[-1])
+        self._matrix = {"data": np.concatenate(parts_d).astype(np.float32) if parts_d else np.zeros(0, np.float32),
+                        "indices": np.concatenate(parts_i).astype(np.int32) if parts_i else np.zeros(0, np.int32),
+                        "indptr": np.array(ptr, np.int64)}
+        self._df = np.diff(self._matrix["indptr"]).astype(np.int64)
+
+
+def _import_bm25s():
+    """bm25s, keeping the level its logger had: on import it sets that logger to DEBUG."""
+    logger = logging.getLogger("bm25s")
+    level = logger.level
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    logger.setLevel(level)
+    return bm25s, Tokenized
