@@ -97,7 +97,8 @@ def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, pr
                 "params": build_params(settings), "versions": _versions(), "assistant": __version__}
     index = Index(passages=passages, dense=dense, sentences=sents, sentence_owner=sent_owner, lexical=lexical,
                   tokenizer=tokenizer, manifest=manifest, groups=template_groups(words, s.dedupe_threshold),
-                  path=Path(s.index_dir), sentence_weight=s.sentence_weight)
+                  path=Path(s.index_dir), sentence_weight=s.sentence_weight,
+                  null_sample=null_sample(len(passages), s.null_sample))
     manifest["calibration"] = calibrate(index, lambda qs: embed_queries_cached(qs, embedder, settings),
                                         settings.abstention)
     return index, {"embed": round(t_embed, 2)}
@@ -119,6 +120,8 @@ def _write(index: Index, settings: Settings, t0: float) -> Path:
         index.sentences.save(tmp, "sentences")
         np.save(tmp / "sentence_owner.npy", index.sentence_owner)
         index.lexical.save(tmp, "bm25")
+        np.save(tmp / "null_sample.npy", index.null_sample)
+        index.phrase_index().save(tmp)
         manifest["stores"] = {"passages": index.dense.params(), "sentences": index.sentences.params(),
                               "lexical": index.lexical.params()}
         (tmp / "terms.json").write_text(json.dumps(index.tokenizer.extra_words, ensure_ascii=False), "utf-8")
@@ -208,6 +211,13 @@ def embed_queries_cached(texts: list[str], embedder: Embedder, settings: Setting
 def lexical_text(p: Passage) -> str:
     """What BM25 and the embedder index for a passage: its context line and text."""
     return embed_text(p.context, p.text)
+
+
+def null_sample(n: int, size: int) -> np.ndarray:
+    """A fixed random sample of ``size`` passage ids (sorted; all of them when ``n <= size``)."""
+    if n <= size:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(np.random.default_rng(0).choice(n, size=size, replace=False)).astype(np.int64)
 
 
 def passage_sentences(passages: list[Passage]) -> tuple[list[str], np.ndarray]:

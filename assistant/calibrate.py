@@ -16,13 +16,17 @@ from .headings import strip_marker
 from .settings import AbstentionSettings
 
 
-def dense_z(dense_all: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
-    """(best cosine, its z-score against the query's cosines to every allowed passage)."""
+def dense_z(dense_all: np.ndarray, null: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, float]:
+    """(best score among the allowed passages, its z-score against the scores of the
+    passages ``null`` — the allowed part of the null sample — as searches compute it)."""
     vals = dense_all if mask is None else dense_all[mask]
-    if len(vals) < 2:
-        return (float(vals.max()) if len(vals) else 0.0), 0.0
+    if not len(vals):
+        return 0.0, 0.0
     top = float(vals.max())
-    return top, (top - float(vals.mean())) / (float(vals.std()) or 1e-6)
+    ref = dense_all[null]
+    if len(ref) < 2:
+        return top, 0.0
+    return top, (top - float(ref.mean())) / (float(ref.std()) or 1e-6)
 
 
 def heading_queries(index, limit: int = 150) -> list[tuple[str, str]]:
@@ -53,8 +57,9 @@ def calibrate(index, embed_queries, settings: AbstentionSettings) -> dict:
     doc_of = np.array([p.doc_id for p in index.passages])
     present, held_out, held_top = [], [], []
     for j, (_, doc) in enumerate(pairs):
-        present.append(dense_z(cos[:, j])[1])
-        top, z = dense_z(cos[:, j], doc_of != doc)
+        present.append(dense_z(cos[:, j], index.null_ids())[1])
+        held = doc_of != doc
+        top, z = dense_z(cos[:, j], index.null_ids(held), held)
         held_out.append(z)
         held_top.append(top)
     present, held_out, held_top = np.array(present), np.array(held_out), np.array(held_top)

@@ -26,6 +26,7 @@ from .embed import Embedder
 from .errors import IndexError_, IndexMismatch, IndexMissing
 from .ingest import corpus_files, file_hash
 from .settings import Settings
+from .columns import MetadataColumns, PhraseIndex
 from .text import sentences
 from .store import LexicalStore, VectorStore, open_lexical_store, open_vector_store
 from .tokenize import DATA, Tokenizer
@@ -33,7 +34,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 8  # bump when chunking or the stored layout changes (it keys the chunk cache too)
+FORMAT_VERSION = 9  # bump when chunking or the stored layout changes (it keys the chunk cache too)
 REBUILD_HINT = "rebuild it with: python -m assistant build --force"
 
 
@@ -56,17 +57,21 @@ class Index:
     """Template-duplicate group of each passage (passages of one group say the same thing)."""
     path: Path
     sentence_weight: float
+    null_sample: np.ndarray | None = None
+    """A fixed random sample of passages (sorted ids): the query's own score distribution,
+    which z-fusion and abstention measure against, is estimated on it (all passages when
+    the index has fewer than ``null_sample``)."""
+    phrases: "PhraseIndex | None" = None
+    """Character-bigram postings for verbatim lookups (None: built on first use)."""
     docs: dict = field(default_factory=dict)
     by_id: dict = field(default_factory=dict)
     members: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        owner = np.asarray(self.sentence_owner)
-        # where each owning passage's block of sentence vectors starts (for np.maximum.reduceat)
-        self._sent_starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
-        self._sent_passages = owner[self._sent_starts]
         self._all = np.arange(len(self.passages), dtype=np.int64)
-        self._all_sentences = np.arange(len(owner), dtype=np.int64)
+        if self.null_sample is None:
+            self.null_sample = self._all
+        self.fields = MetadataColumns(self.passages)
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         for i, g in enumerate(self.groups):
             self.members.setdefault(g, []).append(i)
@@ -78,22 +83,30 @@ class Index:
     def __len__(self) -> int:
         return len(self.passages)
 
-    def dense_scores(self, queries: np.ndarray) -> np.ndarray:
-        """Dense score of every passage for each query vector: (passages,) for one vector,
-        (passages, queries) for a matrix.
+    def dense_scores(self, queries: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+        """Dense score of passages ``ids`` (default: all) for each query vector: (len(ids),)
+        for one vector, (len(ids), queries) for a matrix.
 
         The cosine with the whole passage, mixed with the cosine of its best-matching
         sentence: ``(1 - w) * passage + w * best sentence`` (w = ``sentence_weight``). One
         passage vector blurs a paragraph that covers several points; a question usually
-        asks about one of them."""
+        asks about one of them. Only the given passages and their sentences are scored."""
         single = queries.ndim == 1
         q = np.asarray(queries, np.float32).reshape(1, -1) if single else np.asarray(queries, np.float32)
-        scores = self.dense.score(q, self._all)
-        if self.sentence_weight and len(self._sent_passages):
-            best = np.maximum.reduceat(self.sentences.score(q, self._all_sentences), self._sent_starts, axis=0)
-            w = self.sentence_weight
-            rows = self._sent_passages
-            scores[rows] = (1.0 - w) * scores[rows] + w * best
+        ids = self._all if ids is None else np.asarray(ids, np.int64)
+        scores = self.dense.score(q, ids)
+        if self.sentence_weight and len(self.sentence_owner) and len(ids):
+            lo = np.searchsorted(self.sentence_owner, ids)
+            hi = np.searchsorted(self.sentence_owner, ids, side="right")
+            has = hi > lo
+            if has.any():
+                counts = (hi - lo)[has]
+                # the sentence ids of every passage that has sentences, one block per passage
+                sent = np.repeat(lo[has] - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())
+                starts = np.r_[0, np.cumsum(counts)[:-1]]
+                best = np.maximum.reduceat(self.sentences.score(q, sent), starts, axis=0)
+                w = self.sentence_weight
+                scores[has] = (1.0 - w) * scores[has] + w * best
         return scores[:, 0] if single else scores
 
     def passage_sentences(self, i: int, query: np.ndarray) -> list[tuple[str, int, float]]:
@@ -123,6 +136,22 @@ class Index:
     def position(self, passage_id: str) -> int | None:
         """The position of a passage by its id (None when this index does not have it)."""
         return self.by_id.get(passage_id)
+
+    def null_ids(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """The passages a query's null distribution is measured on: the allowed passages of
+        the null sample, or all allowed passages when there are no more of them than that."""
+        if mask is None:
+            return self.null_sample
+        allowed = np.flatnonzero(mask)
+        if len(allowed) <= len(self.null_sample):
+            return allowed
+        return self.null_sample[mask[self.null_sample]]
+
+    def phrase_index(self) -> "PhraseIndex":
+        """The verbatim-lookup index (built from the passages when the build did not store one)."""
+        if self.phrases is None:
+            self.phrases = PhraseIndex.build([p.text for p in self.passages])
+        return self.phrases
 
     def section(self, i: int, limit: int = 9) -> list[int]:
         """Passages of the same top-level section as passage ``i`` (same first heading),
@@ -165,7 +194,8 @@ def build_params(settings: Settings) -> dict:
             "chunk_overlap_sentences": s.chunk_overlap_sentences,
             "short_paragraph_chars": s.short_paragraph_chars,
             "embed_context": s.embed_context, "dedupe_threshold": s.dedupe_threshold,
-            "sentence_weight": s.sentence_weight, "store": str(s.store), "lexicon": lexicon[:16]}
+            "sentence_weight": s.sentence_weight, "store": str(s.store), "null_sample": s.null_sample,
+            "lexicon": lexicon[:16]}
 
 
 def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> str | None:
@@ -224,6 +254,7 @@ def _read_parts(base: Path, manifest: dict) -> dict:
         "sentence_owner": np.load(base / "sentence_owner.npy"),
         "lexical": open_lexical_store(base, "bm25", stores["lexical"]),
         "terms": json.loads((base / "terms.json").read_text("utf-8")),
+        "null_sample": np.load(base / "null_sample.npy", allow_pickle=False),
         "groups": json.loads((base / "groups.json").read_text("utf-8")),
     }
 
@@ -239,6 +270,10 @@ def _check_consistent(parts: dict, manifest: dict, where: Path) -> None:
             (ns and (owner.min() < 0 or owner.max() >= n or np.any(np.diff(owner) < 0))):
         raise IndexError_(f"the index in {where} is inconsistent ({ns} sentences in the manifest, "
                           f"{len(owner)} owners, {len(parts['sentences'])} sentence vectors); {REBUILD_HINT}")
+    sample = parts["null_sample"]
+    if len(sample) and (sample.min() < 0 or sample.max() >= n or np.any(np.diff(sample) <= 0)):
+        raise IndexError_(f"the index in {where} is inconsistent (its null sample names passages it "
+                          f"does not have); {REBUILD_HINT}")
     if dense.dim != manifest["model"]["dim"]:
         raise IndexError_(f"the index vectors have dimension {dense.dim}, "
                           f"the manifest says {manifest['model']['dim']}; {REBUILD_HINT}")
@@ -257,4 +292,6 @@ def load(settings: Settings, embedder: Embedder | None = None, check_corpus: boo
     return Index(passages=parts["passages"], dense=parts["dense"], sentences=parts["sentences"],
                  sentence_owner=parts["sentence_owner"], lexical=parts["lexical"],
                  tokenizer=Tokenizer(parts["terms"]), manifest=manifest, groups=parts["groups"],
-                 path=base.resolve(), sentence_weight=float(manifest["params"].get("sentence_weight", 0.0)))
+                 path=base.resolve(), sentence_weight=float(manifest["params"].get("sentence_weight", 0.0)),
+                 null_sample=parts["null_sample"],
+                 phrases=PhraseIndex.load(base, [p.text for p in parts["passages"]]))

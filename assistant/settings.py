@@ -114,6 +114,9 @@ class IndexSettings(_Group):
     """Give the embedder and BM25 the speech title and heading path with each passage."""
     dedupe_threshold: float = _num(0.8, 0.1, 1.0)
     """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
+    null_sample: int = _num(2048, 100, 1_000_000)
+    """Passages in the fixed random sample on which a query's null distribution (its scores'
+    mean and spread, used by z-fusion and abstention) is measured; a smaller index uses all."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

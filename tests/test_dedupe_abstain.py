@@ -24,9 +24,9 @@ def test_shingles_and_jaccard():
 
 def test_dense_z_against_the_query_distribution():
     cos = np.array([0.80, 0.81, 0.80, 0.82, 0.95], dtype=np.float32)
-    top, z = dense_z(cos)
+    top, z = dense_z(cos, np.arange(5))
     assert top == np.float32(0.95) and z > 1.9
-    _, z_masked = dense_z(cos, np.array([1, 1, 1, 1, 0], bool))
+    _, z_masked = dense_z(cos, np.arange(4), np.array([1, 1, 1, 1, 0], bool))
     assert z_masked < z
 
 

@@ -71,8 +71,21 @@ def _as_list(value) -> list[str]:
     return [str(v).strip() for v in value if str(v).strip()]
 
 
-def passage_mask(passages, filters: Filters | None, exclude: set[int]) -> np.ndarray | None:
-    """Allowed passages as a boolean array, or None when nothing is filtered or excluded."""
+def passage_mask(index, filters: Filters | None, exclude: set[int]) -> np.ndarray | None:
+    """Allowed passages as a boolean array (from the index's precomputed metadata columns),
+    or None when nothing is filtered or excluded."""
     if not (filters and filters.active()) and not exclude:
         return None
-    return np.array([(not filters or filters.allows(p)) and i not in exclude for i, p in enumerate(passages)])
+    mask = np.ones(len(index), bool)
+    if filters:
+        cols = index.fields
+        for field_name, values in (("source", filters.sources), ("doc_id", filters.doc_ids),
+                                   ("occasion", filters.occasions), ("place", filters.places),
+                                   ("speaker", filters.speakers)):
+            if values:
+                mask &= cols.isin(field_name, values)
+        if filters.date_from or filters.date_to:
+            mask &= cols.date_between(filters.date_from, filters.date_to)
+    if exclude:
+        mask[np.fromiter(exclude, np.int64)] = False
+    return mask

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..index import Index
 from ..types import Hit
+from .fuse import score_dense
 from .state import QueryState
 
 
@@ -16,13 +17,14 @@ class TemplateFolder:
 
     def __call__(self, state: QueryState) -> None:
         ix = self.index
+        score_dense(ix, state, state.fused)
         hits: list[Hit] = []
         by_group: dict[int, Hit] = {}
         for i in state.ranked():
             g = ix.groups[i] if self.dedupe else i
             if g in by_group:
                 continue
-            h = Hit(passage=ix.passages[i], score=state.fused[i], dense=float(state.dense_all[i]),
+            h = Hit(passage=ix.passages[i], score=state.fused[i], dense=state.dense[i],
                     bm25=float(state.bm25_all[i]))
             by_group[g] = h
             hits.append(h)

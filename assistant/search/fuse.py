@@ -18,6 +18,13 @@ from ..types import Fusion, Mode
 from .state import QueryState
 
 
+def score_dense(index: Index, state: QueryState, ids) -> None:
+    """Add the dense scores of ``ids`` not scored yet (BM25's candidates) to ``state.dense``."""
+    todo = np.array(sorted(i for i in ids if i not in state.dense), dtype=np.int64)
+    if len(todo):
+        state.dense.update(zip(todo.tolist(), index.dense_scores(state.vector.astype(np.float32), todo).tolist()))
+
+
 def coverage(idf: dict[str, float], texts: list[str]) -> float:
     """Share of the query's IDF weight (``idf``: term -> weight) found in any of ``texts``."""
     total = sum(idf.values())
@@ -32,11 +39,10 @@ class Fuse:
     def __init__(self, index: Index, settings: RetrievalSettings):
         self.index = index
         self.settings = settings
-        self._bare = [bare(p.text) for p in index.passages]
 
     def __call__(self, state: QueryState) -> None:
         if state.mode == Mode.DENSE:
-            fused = {int(i): float(state.dense_all[i]) for i in state.dense_top}
+            fused = {int(i): state.dense[int(i)] for i in state.dense_top}
         elif state.mode == Mode.BM25:
             fused = {int(i): float(state.bm25_all[i]) for i in state.bm25_top}
         elif self.settings.fusion == Fusion.RRF:
@@ -70,15 +76,16 @@ class Fuse:
 
     def _zscore(self, state: QueryState, bm25_weight: float) -> dict[int, float]:
         """Weighted sum of each ranker's score standardized against this query's own score
-        distribution over the corpus (its null distribution), over both rankers' candidates."""
-        dense_all, bm = state.dense_all, state.bm25_all
-        keep = np.ones(len(dense_all), bool) if state.mask is None else state.mask
-        d_mu, d_sd = float(dense_all[keep].mean()), float(dense_all[keep].std()) or 1e-6
-        pos = bm[keep][bm[keep] > 0]
-        b_mu, b_sd = (float(pos.mean()), float(pos.std()) or 1.0) if len(pos) > 1 else (0.0, 1.0)
+        distribution (its null distribution, measured on the null sample), over both rankers'
+        candidates."""
+        bm = state.bm25_all
+        d_mu, d_sd = state.dense_null
+        b_mu, b_sd = state.bm25_null
+        ids = set(int(x) for x in state.dense_top) | set(int(x) for x in state.bm25_top)
+        score_dense(self.index, state, ids)
         out = {}
-        for i in set(int(x) for x in state.dense_top) | set(int(x) for x in state.bm25_top):
-            zd = (dense_all[i] - d_mu) / d_sd
+        for i in ids:
+            zd = (state.dense[i] - d_mu) / d_sd
             zb = (bm[i] - b_mu) / b_sd if bm[i] > 0 else 0.0
             out[i] = float(self.settings.dense_weight * zd + bm25_weight * max(zb, 0.0))
         return out
@@ -89,7 +96,7 @@ class Fuse:
         q = bare(state.text)
         if not 2 <= len(q) <= 24:
             return
-        matches = [i for i, t in enumerate(self._bare) if q in t and (state.mask is None or state.mask[i])]
+        matches = self.index.phrase_index().containing(state.text, state.mask)
         if not matches:
             return
         lo, hi = min(fused.values(), default=0.0), max(fused.values(), default=1.0)

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..calibrate import dense_z, thresholds
+from ..calibrate import thresholds
 from ..index import Index
 from ..settings import AbstentionSettings
 from .fuse import coverage
@@ -70,14 +70,15 @@ class AbstentionJudge:
         pool = list(dict.fromkeys([int(i) for i in state.dense_top[:self.pool]] +
                                   [int(i) for i in state.bm25_top[:self.pool]]))
         texts = [self.index.passages[i].context + self.index.passages[i].text for i in pool]
-        top, z = dense_z(state.dense_all, state.mask)
-        ev = Evidence(top, z, coverage(state.terms, texts), len(state.terms))
+        mu, sd = state.dense_null
+        top = state.dense_best
+        ev = Evidence(top, (top - mu) / sd if sd else 0.0, coverage(state.terms, texts), len(state.terms))
         support = self.support(ev)
         st = self.settings
         if state.abstain and support >= 1.0 and len(state.text) <= st.focus_max_chars:
             # the focus test costs one embedding per missing word: only when the rest passed
             ev.focus, ev.focus_term = focus(state.text, state.vector, absent_terms(list(state.terms), texts),
-                                            lambda vecs: self.index.dense_scores(vecs)[pool],
+                                            lambda vecs: self.index.dense_scores(vecs, np.array(pool, np.int64)),
                                             self.embed_queries, st.focus_importance)
             support = self.support(ev)
         abstained = state.abstain and support < 1.0

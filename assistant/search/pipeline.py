@@ -49,7 +49,6 @@ class Searcher:
             AnswerTypeJudge(index, settings.abstention),
             TemplateFolder(index, r.dedupe),
         ]
-        self._squashed = [squash(p.text) for p in index.passages]
 
     # --- public ---------------------------------------------------------------------
     def search(self, query: str, k: int | None = None, mode: str | None = None,
@@ -62,7 +61,7 @@ class Searcher:
         state = QueryState(text=q, vector=vector, k=k, mode=mode, timings={"embed": time.perf_counter() - t},
                            bm25_weight=self.settings.retrieval.bm25_weight,
                            abstain=self.settings.abstention.enabled,
-                           mask=passage_mask(self.index.passages, filters, set()))
+                           mask=passage_mask(self.index, filters, set()))
         return self.run(state)
 
     def similar(self, text: str, k: int | None = None, mode: str | None = None,
@@ -73,15 +72,15 @@ class Searcher:
         相似段落 action); otherwise they are found by text."""
         t = self.clean(text, "段落")
         k, mode = self._k_mode(k, mode)
-        if exclude_ids is not None:
-            exclude = {self.index.by_id[i] for i in exclude_ids if i in self.index.by_id}
-        else:
-            exclude = self._self_matches(t)
         t0 = time.perf_counter()
         vector = self.embedder.embed_lookup([t])[0]
+        if exclude_ids is not None:
+            exclude = {self.index.position(i) for i in exclude_ids} - {None}
+        else:
+            exclude = self._self_matches(t, vector)
         state = QueryState(text=t, vector=vector, k=k, mode=mode, timings={"embed": time.perf_counter() - t0},
                            bm25_weight=self.settings.retrieval.similar_bm25_weight, abstain=False,
-                           mask=passage_mask(self.index.passages, filters, exclude))
+                           mask=passage_mask(self.index, filters, exclude))
         return self.run(state)
 
     def run(self, state: QueryState) -> SearchResult:
@@ -123,16 +122,23 @@ class Searcher:
         except ValueError:
             raise QueryError(f"unknown mode {mode!r}: use dense, bm25 or hybrid") from None
 
-    def _self_matches(self, text: str) -> set[int]:
+    def _self_matches(self, text: str, vector) -> set[int]:
         """The passages the pasted text was taken from: passages it contains or that contain it.
 
-        When the same wording occurs in several speeches (a template), only the first speech's
-        copy counts as the query itself; the other copies are exactly what the user looks for."""
+        Candidates are the passages holding it verbatim (the phrase index) and its nearest
+        passages by either ranker (a passage it contains is among them); only those are
+        compared. When the same wording occurs in several speeches (a template), only the
+        first speech's copy counts as the query itself; the other copies are exactly what
+        the user looks for."""
         sq = squash(text)
         if len(sq) < 8:
             return set()
-        hits = [i for i, s in enumerate(self._squashed) if len(s) >= 8 and (s in sq or sq in s)]
+        ix = self.index
+        cands = set(ix.phrase_index().containing(text))
+        cands.update(ix.lexical.search(ix.tokenizer(text), 50).row(0).tolist())
+        cands.update(ix.dense.search(vector.reshape(1, -1), 50).row(0).tolist())
+        hits = sorted(i for i in cands if len(s := squash(ix.passages[i].text)) >= 8 and (s in sq or sq in s))
         if not hits:
             return set()
-        first_doc = self.index.passages[hits[0]].doc_id
-        return {i for i in hits if self.index.passages[i].doc_id == first_doc}
+        first_doc = ix.passages[hits[0]].doc_id
+        return {i for i in hits if ix.passages[i].doc_id == first_doc}

@@ -37,16 +37,25 @@ class QueryState:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per stage (and "embed"), for the benchmark and the logs."""
     # retrieve
-    dense_all: np.ndarray | None = None
-    """Every passage's dense score: the query's own score distribution, the null that
-    z-fusion and abstention measure against."""
+    dense: dict[int, float] = field(default_factory=dict)
+    """Dense score of each passage scored so far (the candidates of both rankers): only
+    candidates are scored, never the whole corpus."""
     dense_top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """The dense ranker's candidates, best first."""
+    dense_null: tuple[float, float] = (0.0, 1.0)
+    """Mean and standard deviation of the query's dense scores over the null sample of
+    allowed passages: what z-fusion and abstention measure against."""
+    dense_best: float = 0.0
+    """The best dense score among the candidates and the null sample."""
     bm25_all: np.ndarray | None = None
     bm25_top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """The lexical ranker's candidates (positive score), best first."""
+    bm25_null: tuple[float, float] = (0.0, 1.0)
+    """Mean and standard deviation of the positive BM25 scores over the null sample."""
     terms: dict[str, float] = field(default_factory=dict)
     """The query's content terms and their IDF weights (shared by fusion and abstention)."""
+    null: np.ndarray | None = None
+    """The allowed passages of the null sample (ids), chosen once per query."""
     # fuse
     fused: dict[int, float] = field(default_factory=dict)
     """Candidate -> fused score; later stages (a reranker) may rewrite it."""

@@ -37,7 +37,8 @@ class VectorStore(Protocol):
         """Forget these IDs (unknown ones are ignored)."""
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Neighbours:
-        """The ``k`` best IDs per query, restricted to the ``allowed`` IDs when given."""
+        """The ``k`` best IDs per query, restricted to ``allowed`` when given: an array of IDs,
+        or a boolean mask indexed by ID."""
 
     def score(self, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact similarity of each of ``ids`` to each query: shape (len(ids), len(queries))."""
@@ -83,8 +84,11 @@ class LexicalStore(Protocol):
 
 
 def as_ids(ids) -> np.ndarray:
-    """IDs as a 1-D int64 array."""
-    return np.asarray(ids, dtype=np.int64).reshape(-1)
+    """IDs as a 1-D int64 array (a boolean mask becomes the IDs it marks)."""
+    ids = np.asarray(ids)
+    if ids.dtype == bool:
+        return np.flatnonzero(ids).astype(np.int64)
+    return ids.astype(np.int64).reshape(-1)
 
 
 def top_of(scores: np.ndarray, ids: np.ndarray, k: int, positive: bool = False) -> Neighbours:

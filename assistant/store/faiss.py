@@ -47,9 +47,17 @@ class FaissStore:
         k = min(int(k), len(self))
         params = None
         if allowed is not None:
-            allowed = as_ids(allowed)
-            k = min(k, len(allowed))
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            allowed = np.asarray(allowed)
+            if allowed.dtype == bool:
+                # a bitmap selector: no set of a million IDs to build per query
+                k = min(k, int(allowed.sum()))
+                self._bits = np.packbits(allowed, bitorder="little")
+                sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(self._bits))
+            else:
+                allowed = as_ids(allowed)
+                k = min(k, len(allowed))
+                sel = faiss.IDSelectorBatch(allowed)
+            params = faiss.SearchParameters(sel=sel)
         if k <= 0:
             return Neighbours(np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32))
         scores, ids = self._index.search(q, k, params=params)
