@@ -87,7 +87,9 @@ def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, pr
     t_embed = time.time() - t_embed
     tokenizer = Tokenizer(quoted_terms(p.text for p in passages))
     tokens, words = lexical_features(passages, tokenizer, settings)
-    dense, sents = new_vector_store(s.store, embedder.dim), new_vector_store(s.store, embedder.dim)
+    nprobe = settings.retrieval.ann_nprobe
+    dense = new_vector_store(s.store, embedder.dim, len(vectors), s.ann_threshold, nprobe)
+    sents = new_vector_store(s.store, embedder.dim, len(sent_vectors), s.ann_threshold, nprobe)
     dense.add(np.arange(len(passages)), vectors)
     sents.add(np.arange(len(sent_owner)), sent_vectors)
     lexical = Bm25Store(k1=1.2, b=0.75)

@@ -71,6 +71,7 @@ class Index:
         self._all = np.arange(len(self.passages), dtype=np.int64)
         if self.null_sample is None:
             self.null_sample = self._all
+        self._null_cache = None
         self.fields = MetadataColumns(self.passages)
         self.by_id = {p.id: i for i, p in enumerate(self.passages)}
         for i, g in enumerate(self.groups):
@@ -93,21 +94,42 @@ class Index:
         asks about one of them. Only the given passages and their sentences are scored."""
         single = queries.ndim == 1
         q = np.asarray(queries, np.float32).reshape(1, -1) if single else np.asarray(queries, np.float32)
-        ids = self._all if ids is None else np.asarray(ids, np.int64)
-        scores = self.dense.score(q, ids)
-        if self.sentence_weight and len(self.sentence_owner) and len(ids):
-            lo = np.searchsorted(self.sentence_owner, ids)
-            hi = np.searchsorted(self.sentence_owner, ids, side="right")
-            has = hi > lo
-            if has.any():
-                counts = (hi - lo)[has]
-                # the sentence ids of every passage that has sentences, one block per passage
-                sent = np.repeat(lo[has] - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())
-                starts = np.r_[0, np.cumsum(counts)[:-1]]
-                best = np.maximum.reduceat(self.sentences.score(q, sent), starts, axis=0)
-                w = self.sentence_weight
-                scores[has] = (1.0 - w) * scores[has] + w * best
+        if ids is not None and ids is self.null_sample:
+            scores = self._null_scores(q)  # every query scores the sample: its vectors are kept
+        else:
+            ids = self._all if ids is None else np.asarray(ids, np.int64)
+            has, sent, starts = self._sentence_blocks(ids)
+            scores = self._mix(self.dense.score(q, ids), self.sentences.score(q, sent) if len(sent) else None,
+                               has, starts)
         return scores[:, 0] if single else scores
+
+    def _sentence_blocks(self, ids: np.ndarray):
+        """(passages of ``ids`` that have sentence vectors, their sentence ids one block per
+        passage, where each block starts)."""
+        if not (self.sentence_weight and len(self.sentence_owner) and len(ids)):
+            return np.zeros(len(ids), bool), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        lo = np.searchsorted(self.sentence_owner, ids)
+        hi = np.searchsorted(self.sentence_owner, ids, side="right")
+        has = hi > lo
+        counts = (hi - lo)[has]
+        sent = np.repeat(lo[has] - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())
+        return has, sent.astype(np.int64), np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+
+    def _mix(self, passage: np.ndarray, sentence: np.ndarray | None, has: np.ndarray,
+             starts: np.ndarray) -> np.ndarray:
+        if sentence is not None and has.any():
+            best = np.maximum.reduceat(sentence, starts, axis=0)
+            w = self.sentence_weight
+            passage[has] = (1.0 - w) * passage[has] + w * best
+        return passage
+
+    def _null_scores(self, q: np.ndarray) -> np.ndarray:
+        if self._null_cache is None:
+            has, sent, starts = self._sentence_blocks(self.null_sample)
+            self._null_cache = (self.dense.vectors(self.null_sample), self.sentences.vectors(sent) if len(sent)
+                                else None, has, starts)
+        passages, sents, has, starts = self._null_cache
+        return self._mix(passages @ q.T, None if sents is None else sents @ q.T, has, starts)
 
     def passage_sentences(self, i: int, query: np.ndarray) -> list[tuple[str, int, float]]:
         """(sentence, offset in the passage text, cosine with ``query``) for each sentence of
@@ -195,6 +217,7 @@ def build_params(settings: Settings) -> dict:
             "short_paragraph_chars": s.short_paragraph_chars,
             "embed_context": s.embed_context, "dedupe_threshold": s.dedupe_threshold,
             "sentence_weight": s.sentence_weight, "store": str(s.store), "null_sample": s.null_sample,
+            "ann_threshold": s.ann_threshold,
             "lexicon": lexicon[:16]}
 
 
@@ -289,6 +312,9 @@ def load(settings: Settings, embedder: Embedder | None = None, check_corpus: boo
         raise IndexError_(f"the index in {settings.index.index_dir} is corrupt ({type(e).__name__}: {e}); "
                           f"{REBUILD_HINT}") from e
     _check_consistent(parts, manifest, settings.index.index_dir)
+    for store in (parts["dense"], parts["sentences"]):
+        if hasattr(store, "nprobe"):  # query-time: a setting, not part of the build
+            store.nprobe = settings.retrieval.ann_nprobe
     return Index(passages=parts["passages"], dense=parts["dense"], sentences=parts["sentences"],
                  sentence_owner=parts["sentence_owner"], lexical=parts["lexical"],
                  tokenizer=Tokenizer(parts["terms"]), manifest=manifest, groups=parts["groups"],

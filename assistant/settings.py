@@ -114,6 +114,9 @@ class IndexSettings(_Group):
     """Give the embedder and BM25 the speech title and heading path with each passage."""
     dedupe_threshold: float = _num(0.8, 0.1, 1.0)
     """Jaccard similarity of jieba 3-shingles above which two passages are one template."""
+    ann_threshold: int = _num(200_000, 1_000, 1_000_000_000)
+    """Above this many vectors (passages or sentences) FAISS uses an approximate IVF-SQ8
+    index (recall@10 ≥ 0.95 measured at 10^5-10^6: README) instead of the exact flat one."""
     null_sample: int = _num(2048, 100, 1_000_000)
     """Passages in the fixed random sample on which a query's null distribution (its scores'
     mean and spread, used by z-fusion and abstention) is measured; a smaller index uses all."""
@@ -159,6 +162,8 @@ class RetrievalSettings(_Group):
     """How many candidates each ranker contributes before fusion."""
     dedupe: bool = True
     """Fold template copies into one card ("另见 N 处")."""
+    ann_nprobe: int = _num(32, 1, 65536)
+    """Inverted lists an approximate index searches per query (more: higher recall, slower)."""
     query_threads: int = _num(1, 1, 64)
     """CPU threads for embedding queries (builds use all, up to 4): one is faster when the
     browser or another request shares a small CPU."""

@@ -83,3 +83,33 @@ def test_a_search_over_the_memory_store_equals_faiss(settings, fake):
         ra, rb = a.search(q, k=5), b.search(q, k=5)
         assert [h.passage.id for h in ra.hits] == [h.passage.id for h in rb.hits]
         assert np.allclose([h.score for h in ra.hits], [h.score for h in rb.hits], atol=1e-5)
+
+
+def _clustered(n, dim=32, centers=40, seed=5):
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centers, dim))
+    v = c[rng.integers(0, centers, n)] + 0.35 * rng.normal(size=(n, dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_approximate_store_beyond_the_threshold(tmp_path):
+    v = _clustered(6000)
+    exact = new_vector_store("faiss", 32, len(v), ann_threshold=10_000)
+    approx = new_vector_store("faiss", 32, len(v), ann_threshold=1000, nprobe=16)
+    assert exact.params()["index"] == "IDMap2,Flat" and approx.params()["index"].startswith("IVF")
+    for s in (exact, approx):
+        s.add(np.arange(len(v)), v)
+    q = _clustered(30, seed=8)
+    truth, got = exact.search(q, 10).ids, approx.search(q, 10).ids
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)])
+    assert recall >= 0.9, recall
+    # scores of given ids come from the 8-bit codes: close to exact
+    assert np.abs(approx.score(q, np.array([3, 99])) - v[[3, 99]] @ q.T).max() < 0.01
+    mask = np.zeros(len(v), bool)
+    mask[::5] = True
+    assert all(i % 5 == 0 for i in approx.search(q, 10, mask).ids.ravel() if i >= 0)
+    approx.remove(np.array([int(got[0][0])]))
+    assert int(got[0][0]) not in approx.search(q[:1], 10).ids[0]
+    approx.save(tmp_path, "ivf")
+    back = open_vector_store(tmp_path, "ivf", approx.params())
+    assert np.array_equal(back.search(q, 10).ids, approx.search(q, 10).ids)

@@ -16,11 +16,15 @@ __all__ = ["LexicalStore", "Neighbours", "VectorStore", "new_vector_store", "ope
            "open_lexical_store"]
 
 
-def new_vector_store(kind: str, dim: int) -> VectorStore:
-    """An empty vector store of ``kind`` ("faiss" or "memory")."""
+def new_vector_store(kind: str, dim: int, size: int = 0, ann_threshold: int = 200_000,
+                     nprobe: int = 32) -> VectorStore:
+    """An empty vector store of ``kind`` ("faiss" or "memory") for ``size`` vectors: FAISS is
+    exact (flat) up to ``ann_threshold`` vectors and an IVF-SQ8 index beyond."""
     if kind == "faiss":
-        from .faiss import FaissStore
+        from .faiss import FaissStore, ivf_lists
 
+        if size > ann_threshold:
+            return FaissStore(dim, spec=f"IVF{ivf_lists(size)},SQ8", nprobe=nprobe)
         return FaissStore(dim)
     if kind == "memory":
         from .memory import MemoryStore
