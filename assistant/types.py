@@ -66,7 +66,7 @@ class Document:
     meta: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Citation:
     """Where a passage comes from, precise enough for a reader to check it."""
 
@@ -131,7 +131,7 @@ class Citation:
         return "，".join(bits) + f"（{where}）：“{text.strip()}”"
 
 
-@dataclass
+@dataclass(slots=True)
 class Passage:
     """One retrievable unit: a paragraph (or a piece of a long one) with its citation."""
 
@@ -160,7 +160,7 @@ class Passage:
                    position=d["position"], context=d.get("context", ""))
 
 
-@dataclass
+@dataclass(slots=True)
 class Hit:
     """A retrieved passage with its score; ``duplicates`` are template copies folded into it."""
 

@@ -29,7 +29,9 @@ class Bm25Store:
     def __init__(self, k1: float = 1.2, b: float = 0.75):
         self.k1, self.b = float(k1), float(b)
         self._vocab: dict[str, int] = {}
-        self._docs: list[np.ndarray] = []  # token ids per document, in ``_ids`` order
+        # every document's token ids, concatenated in ``_ids`` order, and where each ends
+        self._tokens = np.zeros(0, np.int32)
+        self._ends = np.zeros(0, np.int64)
         self._ids = np.zeros(0, np.int64)
         self._matrix = {name: np.zeros(0 if name != "indptr" else 1, np.int32) for name in _ARRAYS}
         self._matrix["data"] = np.zeros(0, np.float32)
@@ -47,14 +49,18 @@ class Bm25Store:
             raise ValueError("one token list per id")
         if np.isin(ids, self._ids).any():
             raise ValueError("an id is already stored")
-        for toks in token_lists:
-            self._docs.append(np.array([self._vocab.setdefault(t, len(self._vocab)) for t in toks], np.int64))
+        new = [np.array([self._vocab.setdefault(t, len(self._vocab)) for t in toks], np.int32) for toks in token_lists]
+        lengths = np.array([len(d) for d in new], np.int64)
+        self._tokens = np.concatenate([np.asarray(self._tokens), *new]) if new else self._tokens
+        self._ends = np.concatenate([self._ends, (self._ends[-1] if len(self._ends) else 0) + np.cumsum(lengths)])
         self._ids = np.concatenate([self._ids, ids])
         self._reindex()
 
     def remove(self, ids) -> None:
         keep = ~np.isin(self._ids, as_ids(ids))
-        self._docs = [d for d, k in zip(self._docs, keep) if k]
+        docs = [d for d, k in zip(self._doc_tokens(), keep) if k]
+        self._tokens = np.concatenate(docs) if docs else np.zeros(0, np.int32)
+        self._ends = np.cumsum([len(d) for d in docs]).astype(np.int64)
         self._ids = self._ids[keep]
         self._reindex()
 
@@ -87,8 +93,8 @@ class Bm25Store:
         for n in _ARRAYS:
             np.save(base / f"{n}.npy", self._matrix[n])
         np.save(base / "doc_ids.npy", self._ids)
-        np.save(base / "doc_lengths.npy", np.array([len(d) for d in self._docs], np.int64))
-        np.save(base / "doc_tokens.npy", np.concatenate(self._docs) if self._docs else np.zeros(0, np.int64))
+        np.save(base / "doc_ends.npy", np.asarray(self._ends))
+        np.save(base / "doc_tokens.npy", np.asarray(self._tokens))
         (base / "terms.json").write_text(json.dumps(list(self._vocab), ensure_ascii=False), "utf-8")
         return [name]
 
@@ -97,18 +103,22 @@ class Bm25Store:
         base = Path(folder) / name
         store = cls(params.get("k1", 1.2), params.get("b", 0.75))
         store._vocab = {t: i for i, t in enumerate(json.loads((base / "terms.json").read_text("utf-8")))}
-        store._ids = np.load(base / "doc_ids.npy", allow_pickle=False)
-        lengths = np.load(base / "doc_lengths.npy", allow_pickle=False)
-        flat = np.load(base / "doc_tokens.npy", allow_pickle=False)
-        if lengths.sum() != len(flat) or len(lengths) != len(store._ids):
+        # memory-mapped: a query reads only its terms' columns, a change only the token lists
+        load = lambda n: np.load(base / f"{n}.npy", allow_pickle=False, mmap_mode="r")  # noqa: E731
+        store._ids = np.array(load("doc_ids"))
+        store._ends, store._tokens = np.array(load("doc_ends")), load("doc_tokens")
+        if len(store._ends) != len(store._ids) or (len(store._ends) and store._ends[-1] != len(store._tokens)):
             raise ValueError(f"{name}: token lists do not match the documents")
-        store._docs = np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
-        store._matrix = {n: np.load(base / f"{n}.npy", allow_pickle=False) for n in _ARRAYS}
+        store._matrix = {n: load(n) for n in _ARRAYS}
         if len(store._matrix["indptr"]) != len(store._vocab) + 1 or (
-                len(flat) and store._matrix["indices"].max(initial=0) >= len(store._ids)):
+                len(store._matrix["indptr"]) and store._matrix["indptr"][-1] != len(store._matrix["indices"])):
             raise ValueError(f"{name}: the BM25 matrix does not match its vocabulary or documents")
         store._df = np.diff(store._matrix["indptr"]).astype(np.int64)
         return store
+
+    def _doc_tokens(self) -> list[np.ndarray]:
+        starts = np.r_[0, self._ends[:-1]] if len(self._ends) else self._ends
+        return [np.asarray(self._tokens[a:b]) for a, b in zip(starts, self._ends)]
 
     def params(self) -> dict:
         return {"kind": self.kind, "k1": self.k1, "b": self.b, "method": "lucene", "count": len(self),
@@ -123,7 +133,7 @@ class Bm25Store:
         bm25s, Tokenized = _import_bm25s()
 
         bm25 = bm25s.BM25(k1=self.k1, b=self.b)
-        bm25.index(Tokenized(ids=[d.tolist() for d in self._docs], vocab=self._vocab), show_progress=False)
+        bm25.index(Tokenized(ids=[d.tolist() for d in self._doc_tokens()], vocab=self._vocab), show_progress=False)
         data, indices, indptr = (np.asarray(bm25.scores[n]) for n in _ARRAYS)
         # bm25s numbers columns from the vocabulary it is given; map each of our term ids to
         # its column (a term no document has any more gets an empty column)

@@ -41,7 +41,9 @@ class FaissStore:
                 index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
             else:
                 index = faiss.index_factory(self.dim, spec, faiss.METRIC_INNER_PRODUCT)
-                faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
+                # IDs 0..n-1 added in order: an array direct map (8 bytes an ID; a hash table
+                # would cost ~50) decodes the vectors of given IDs for scoring
+                faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Array)
         self._index = index
         self._flat = spec == "Flat"
         self._rows: dict[int, int] | None = None
@@ -57,18 +59,26 @@ class FaissStore:
             n = min(len(vectors), 64 * faiss_lists(self._index))
             pick = np.random.default_rng(0).choice(len(vectors), size=n, replace=False)
             self._index.train(vectors[np.sort(pick)])
-        if len(vectors):
-            self._index.add_with_ids(vectors, as_ids(ids))
+        ids = as_ids(ids)
+        if len(vectors) and not self._flat and self._sequential(ids):
+            self._index.add(vectors)  # an array direct map takes IDs 0..n-1 in order only
+        elif len(vectors):
+            if not self._flat:
+                self._hashtable()
+            self._index.add_with_ids(vectors, ids)
         self._refresh()
 
     def remove(self, ids) -> None:
         import faiss
 
         ids = as_ids(ids)
-        if len(ids):
-            # a hash-table direct map (IVF) removes only through an ID array selector
-            sel = faiss.IDSelectorBatch(ids) if self._flat else faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))
-            self._index.remove_ids(sel)
+        if len(ids) and self._flat:
+            self._index.remove_ids(faiss.IDSelectorBatch(ids))
+        elif len(ids):
+            # after a removal the IDs are no longer 0..n-1: the direct map becomes a hash
+            # table, which removes only through an ID array selector
+            self._hashtable()
+            self._index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids)))
         self._refresh()
 
     def search(self, queries, k: int, allowed=None) -> Neighbours:
@@ -128,7 +138,7 @@ class FaissStore:
         if index.d != params.get("dim", index.d):
             raise ValueError(f"{name}.faiss has dimension {index.d}, the manifest says {params['dim']}")
         spec = params.get("spec", "Flat")
-        if spec != "Flat" and faiss.extract_index_ivf(index).direct_map.type != faiss.DirectMap.Hashtable:
+        if spec != "Flat" and faiss.extract_index_ivf(index).direct_map.type == faiss.DirectMap.NoMap:
             raise ValueError(f"{name}.faiss has no ID map to score candidates with")
         store = cls(index.d, index, spec, params.get("nprobe", 32))
         store._refresh()
@@ -149,6 +159,19 @@ class FaissStore:
             return faiss.SearchParameters(sel=sel)
         return faiss.SearchParametersIVF(nprobe=self.nprobe, sel=sel) if sel is not None else \
             faiss.SearchParametersIVF(nprobe=self.nprobe)
+
+    def _sequential(self, ids: np.ndarray) -> bool:
+        import faiss
+
+        return (faiss.extract_index_ivf(self._index).direct_map.type == faiss.DirectMap.Array
+                and np.array_equal(ids, np.arange(len(self), len(self) + len(ids))))
+
+    def _hashtable(self) -> None:
+        import faiss
+
+        ivf = faiss.extract_index_ivf(self._index)
+        if ivf.direct_map.type != faiss.DirectMap.Hashtable:
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
 
     def _vectors(self) -> np.ndarray:
         import faiss
