@@ -34,7 +34,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 9  # bump when chunking or the stored layout changes (it keys the chunk cache too)
+FORMAT_VERSION = 10  # bump when chunking or the stored layout changes (it keys the chunk cache too)
 REBUILD_HINT = "rebuild it with: python -m assistant build --force"
 
 
