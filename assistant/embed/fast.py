@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class FastQueryEmbedder:
-    """An Embedder with ONNX queries (fp32 or int8) and lazily loaded fp32 documents (same model)."""
+    """An Embedder on the model's ONNX export: queries on ``onnx_path`` (fp32 or int8),
+    documents on the fp32 export ``documents_path``."""
 
     def __init__(self, model_dir: Path, onnx_path: Path, name: str, fingerprint: str, query_threads: int = 1,
-                 query_encoder: str = "onnx"):
+                 query_encoder: str = "onnx", documents_path: Path | None = None):
         self.query_encoder = query_encoder
         self.model_dir = Path(model_dir)
         self.name = name
@@ -34,7 +35,9 @@ class FastQueryEmbedder:
         self.dim = self._encoder.dim
         self.max_tokens = self._encoder.max_tokens
         self._query_threads = query_threads
+        self._documents_path = Path(documents_path or onnx_path)
         self._documents = None
+        self._counter = None
         self._lock = threading.Lock()
 
     @property
@@ -50,18 +53,49 @@ class FastQueryEmbedder:
         return self._encoder.embed(list(texts), prompt_name="passage")
 
     def embed_passages(self, texts, batch_size: int = 16, progress: bool = False) -> np.ndarray:
-        return self.documents().embed_passages(texts, batch_size, progress)
+        """Passages (the passage prompt) on the fp32 export, on every core, with a progress bar."""
+        enc = self._document_encoder()
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        # length-sorted chunks: each batch pads to similar lengths (the encoder sorts inside a chunk)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), np.float32)
+        step = max(batch_size, 16) * 8
+        chunks = range(0, len(texts), step)
+        if progress:
+            from tqdm import tqdm
+
+            chunks = tqdm(chunks, desc="embedding", unit_scale=step, total=len(chunks))
+        for start in chunks:
+            idx = order[start:start + step]
+            out[idx] = enc.embed([texts[i] for i in idx], prompt_name="passage")
+        return out
 
     def count_tokens(self, text: str) -> int:
-        return self.documents().count_tokens(text)
+        """Tokens the model is fed for ``text`` as a passage, prompt and specials included (untruncated)."""
+        with self._lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
 
-    def documents(self):
-        """The fp32 sentence-transformers embedder (loaded, with torch, on first use)."""
+                self._counter = Tokenizer.from_file(str(self._encoder.config.transformer_dir / "tokenizer.json"))
+                self._counter.no_truncation()
+                self._counter.no_padding()
+                self._prefix = self._encoder.config.prompts.get("passage", "")
+        return len(self._counter.encode(self._prefix + text, add_special_tokens=True).ids)
+
+    def _document_encoder(self) -> OnnxQueryEncoder:
         with self._lock:
             if self._documents is None:
-                from . import open_sentence_transformer
+                from .onnx import _cores
 
-                log.info("loading the document embedder (sentence-transformers, fp32)")
-                self._documents = open_sentence_transformer(self.model_dir, self.name, self.fingerprint,
-                                                            self._query_threads)
+                log.info("loading the document encoder (ONNX fp32, %d threads)", _cores())
+                self._documents = OnnxQueryEncoder(self.model_dir, self._documents_path, threads=_cores(),
+                                                   batch_size=16, batch_invariant=False).ready()
             return self._documents
+
+    def torch_model(self):
+        """The same model on sentence-transformers (imports torch): the benchmark's anchor."""
+        from . import open_sentence_transformer
+
+        return open_sentence_transformer(self.model_dir, self.name, self.fingerprint, self._query_threads)

