@@ -149,14 +149,14 @@ def _drop_title_repeats(lines: list[str], title: str) -> list[str]:
     return out
 
 
-def read_file(path: Path) -> list[Document]:
+def read_file(path: Path, max_bytes: int | None = None) -> list[Document]:
     """Read one corpus file (txt, docx, pdf, html, md) into its speeches, with metadata.
 
-    Raises IngestError naming the file and the reason."""
+    Raises IngestError naming the file and the reason (``max_bytes``: the size limit)."""
     from .metadata import extract_metadata
 
     path = Path(path)
-    raw = read_raw(path)
+    raw = read_raw(path, max_bytes=max_bytes)
     if raw.kind == "txt" and path.suffix.lower() not in TEXT_SUFFIXES:
         # content sniffing recognises a PDF or Word file under any name, but plain text
         # under another extension is either a mislabelled file or not a speech (.json, .py)
@@ -216,13 +216,13 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[str]]:
+def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> tuple[list[Document], list[str]]:
     """All readable speeches of a folder, and one message per file that was skipped."""
     docs: list[Document] = []
     skipped: list[str] = []
     for path in corpus_files(corpus_dir):
         try:
-            docs.extend(read_file(path))
+            docs.extend(read_file(path, max_bytes))
         except IngestError as e:
             log.warning("skipped %s", e)
             skipped.append(str(e))

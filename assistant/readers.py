@@ -23,12 +23,14 @@ from pathlib import Path
 
 from .errors import IngestError
 from .headings import HEADING_START
+from .settings import IndexSettings
 from .text import SENTENCE_END as SENT_END
 from .text import decode_bytes
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = IndexSettings.max_file_mb * 1024 * 1024
+"""The default size limit (settings: ``max_file_mb``)."""
 KINDS = ("txt", "docx", "pdf", "html", "md")
 TEXT_SUFFIXES = {".txt", ".text", ""}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml", ".shtml"}
@@ -189,8 +191,9 @@ def sniff(path: Path, data: bytes) -> str:
     return "txt"
 
 
-def read_raw(path: Path, data: bytes | None = None) -> RawDoc:
+def read_raw(path: Path, data: bytes | None = None, max_bytes: int | None = None) -> RawDoc:
     """Read one file (or its bytes) into a RawDoc. Raises IngestError naming the file."""
+    limit = MAX_FILE_BYTES if max_bytes is None else int(max_bytes)
     path = Path(path)
     name = path.name
     if data is None:
@@ -198,12 +201,12 @@ def read_raw(path: Path, data: bytes | None = None) -> RawDoc:
             size = path.stat().st_size
         except OSError as e:
             raise IngestError(f"{name}: cannot read ({e.strerror or e})") from None
-        _check_size(name, size)
+        _check_size(name, size, limit)
         try:
             data = path.read_bytes()
         except OSError as e:
             raise IngestError(f"{name}: cannot read ({e.strerror or e})") from None
-    _check_size(name, len(data))
+    _check_size(name, len(data), limit)
     if not data.strip():
         raise IngestError(f"{name}: the file is empty")
     kind = sniff(path, data)
@@ -215,10 +218,10 @@ def read_raw(path: Path, data: bytes | None = None) -> RawDoc:
     return doc
 
 
-def _check_size(name: str, size: int) -> None:
-    if size > MAX_FILE_BYTES:
-        raise IngestError(f"{name}: {size / 2**20:.1f} MB is over the "
-                          f"{MAX_FILE_BYTES // 2**20} MB limit")
+def _check_size(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise IngestError(f"{name}: {size / 2**20:.1f} MB is over the {limit / 2**20:g} MB limit "
+                          f"(setting max_file_mb; split the file or raise the limit)")
 
 
 def _split_text_lines(text: str) -> list[str]:

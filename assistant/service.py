@@ -236,7 +236,7 @@ class QueryService:
     def check_uploads(self, paths) -> tuple[list[Path], list[str]]:
         """(files to add, refusals "name：reason") by type and size, before anything is read."""
         ok, refused = [], []
-        max_mb = self.settings.web.max_upload_mb
+        max_mb = self.settings.index.max_file_mb
         for raw in paths or ():
             # a path (gr.File type="filepath"), or a file object with its path in .name
             p = Path(raw if isinstance(raw, (str, os.PathLike)) else getattr(raw, "name", ""))

@@ -120,6 +120,11 @@ class IndexSettings(_Group):
     null_sample: int = _num(1024, 100, 1_000_000)
     """Passages in the fixed random sample on which a query's null distribution (its scores'
     mean and spread, used by z-fusion and abstention) is measured; a smaller index uses all."""
+    max_file_mb: int = _num(20, 1, 1024)
+    """Largest file accepted into the corpus, from the CLI and the web upload alike."""
+    max_passages_per_document: int = _num(5000, 10, 10_000_000)
+    """A speech that chunks into more passages than this is refused (with the reason) instead
+    of being indexed: a whole archive pasted into one file is not one speech."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -267,7 +272,6 @@ class WebSettings(_Group):
     port: int = _num(7860, 1, 65535)
     auth: str | None = None
     """Optional ``user:password`` for the web app's basic auth."""
-    max_upload_mb: int = _num(20, 1, 1024)
 
 
 GROUPS = {"index": IndexSettings, "retrieval": RetrievalSettings, "abstention": AbstentionSettings,

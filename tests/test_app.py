@@ -246,7 +246,7 @@ GOOD = UPLOAD
 @pytest.fixture(scope="module")
 def editable(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("edit")
-    settings = tiny_settings(tmp, max_upload_mb=1)
+    settings = tiny_settings(tmp, max_file_mb=1)
     return QueryService.open(settings), settings, tmp
 
 

@@ -442,8 +442,10 @@ def test_size_limit_checked_before_reading(tmp_path):
     big = tmp_path / "huge.pdf"
     with open(big, "wb") as f:
         f.truncate(MAX_FILE_BYTES + 2**20)  # sparse: nothing is written or read
-    with pytest.raises(IngestError, match=r"^huge\.pdf: 51\.0 MB is over the 50 MB limit"):
+    with pytest.raises(IngestError, match=r"^huge\.pdf: 21\.0 MB is over the 20 MB limit \(setting max_file_mb"):
         read_raw(big)
+    with pytest.raises(IngestError, match=r"over the 0\.5 MB limit"):
+        read_raw(big, max_bytes=2**19)
 
 
 # --- through ingest and the chunker: formats become cited passages ----------------------

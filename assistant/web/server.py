@@ -29,7 +29,7 @@ from .layout import TITLE, build_app  # noqa: E402
 log = logging.getLogger(__name__)
 
 UPLOAD_CEILING = 2
-"""The server itself takes uploads up to this many times ``max_upload_mb``."""
+"""The server itself takes uploads up to this many times ``max_file_mb``."""
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -47,13 +47,13 @@ def serve(demo: gr.Blocks, settings: Settings, host: str | None = None, port: in
     """Launch on ``host:port`` (settings: 127.0.0.1:7860), with basic auth when configured.
     With ``block=False`` it returns once the server is up (tests).
 
-    Gradio refuses uploads above ``UPLOAD_CEILING`` × ``max_upload_mb`` outright (its own
+    Gradio refuses uploads above ``UPLOAD_CEILING`` × ``max_file_mb`` outright (its own
     English message); files between the two limits reach the upload handler, which refuses
     them with a Chinese message naming the limit."""
     web = settings.web
     return demo.launch(server_name=host or web.host, server_port=port or web.port,
                        auth=parse_auth(web.auth), share=False, prevent_thread_lock=not block,
-                       show_error=False, max_file_size=f"{UPLOAD_CEILING * web.max_upload_mb}mb", css=CSS,
+                       show_error=False, max_file_size=f"{UPLOAD_CEILING * settings.index.max_file_mb}mb", css=CSS,
                        js=CARD_ACTIONS_JS, footer_links=["api"], quiet=not block)
 
 
