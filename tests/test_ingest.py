@@ -120,3 +120,13 @@ def test_bad_file_is_skipped_rest_loaded(tiny_corpus):
     docs, skipped = load_corpus(tiny_corpus)
     assert len(skipped) == 1 and "broken.txt" in skipped[0]
     assert {d.source for d in docs} == {"a.txt", "b.txt", "c.txt"}
+
+
+# --- hostile input (found by tests/test_fuzz.py) ------------------------------------------------
+
+@pytest.mark.parametrize("data", [b"\xff\xfeabc", b"\xff\xfe" + "中".encode("utf-16-le") + b"\x00\xd8"],
+                         ids=["odd-length", "lone-surrogate"])
+def test_damaged_utf16_is_an_ingest_error(data):
+    # was: UnicodeDecodeError escaped from decode_bytes and stopped the whole batch
+    with pytest.raises(IngestError, match=r"^x\.txt: damaged UTF-16 text .*save it again as UTF-8"):
+        decode_bytes(data, "x.txt")
