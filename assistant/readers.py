@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,11 +118,15 @@ _LEADING_MARKUP_NOISE = re.compile(r"^(?:\s|<\?xml[^>]*\?>|<!--.*?-->)*", re.S)
 def _zip_kind(name: str, suffix: str, data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
+            _check_unzipped_size(name, z)
             names = set(z.namelist())
             ctypes = z.read("[Content_Types].xml").decode("utf-8", "replace") \
                 if "[Content_Types].xml" in names else ""
             mimetype = z.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, KeyError):
+    # a damaged entry fails in zlib/bz2/lzma (zlib.error, EOFError), an unknown compression
+    # method with NotImplementedError, an encrypted one with RuntimeError
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, KeyError, EOFError,
+            zlib.error, NotImplementedError, RuntimeError):
         if suffix == ".docx":
             raise IngestError(f"{name}: not a valid Word file (corrupt or not .docx)") from None
         raise IngestError(f"{name}: a damaged ZIP archive; unsupported or binary file") from None
@@ -138,6 +143,18 @@ def _zip_kind(name: str, suffix: str, data: bytes) -> str:
                           f"supported: {SUPPORTED_LABEL}")
     raise IngestError(f"{name}: a ZIP archive, not a document; unpack it first "
                       f"(unsupported or binary file)")
+
+
+MAX_UNZIPPED_BYTES = 256 * 2**20
+"""What the entries of a .docx may unpack to in all: a small file that unpacks to gigabytes is a ZIP bomb."""
+
+
+def _check_unzipped_size(name: str, z: zipfile.ZipFile) -> None:
+    # zipfile never returns more than an entry's declared size, so the declared sizes bound the memory
+    total = sum(max(0, i.file_size) for i in z.infolist())
+    if total > MAX_UNZIPPED_BYTES:
+        raise IngestError(f"{name}: the archive unpacks to {total / 2**20:.0f} MB, over the "
+                          f"{MAX_UNZIPPED_BYTES // 2**20} MB a Word file may hold (a ZIP bomb?); not read")
 
 
 def _looks_binary(head: bytes) -> bool:

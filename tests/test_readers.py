@@ -478,3 +478,43 @@ def test_pdf_to_cited_passages_with_pages(tmp_path):
     assert p3.citation.labels == ("二、",)
     p1 = next(p for p in ps if P1 in p.text)
     assert p1.citation.page == 1
+
+
+# --- hostile input (found by tests/test_fuzz.py) ------------------------------------------------
+
+def _zip_bytes(entries: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    return buf.getvalue()
+
+
+def test_docx_with_a_damaged_deflate_stream(tmp_path):
+    # was: zlib.error escaped from the sniffer
+    data = bytearray(_zip_bytes({"[Content_Types].xml": b"x" * 1000, "word/document.xml": b"y" * 1000}))
+    start = data.find(b"[Content_Types].xml") + len("[Content_Types].xml")
+    for k in range(start, start + 6):
+        data[k] ^= 0x55
+    with pytest.raises(IngestError, match=r"^bad\.docx: not a valid Word file"):
+        read_raw(tmp_path / "bad.docx", bytes(data))
+
+
+def test_docx_with_an_unknown_compression_method(tmp_path):
+    # was: NotImplementedError escaped from the sniffer
+    data = bytearray(_zip_bytes({"[Content_Types].xml": b"x" * 100}, zipfile.ZIP_STORED))
+    data[8] = 99
+    data[data.find(b"PK\x01\x02") + 10] = 99
+    with pytest.raises(IngestError, match=r"^odd\.docx: not a valid Word file"):
+        read_raw(tmp_path / "odd.docx", bytes(data))
+
+
+def test_zip_bomb_is_refused_before_unpacking(tmp_path):
+    from assistant import readers
+
+    data = _zip_bytes({"[Content_Types].xml": b"<x/>", "word/document.xml": b"\x00" * (2 * 2**20)})
+    assert len(data) < 50_000
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "MAX_UNZIPPED_BYTES", 2**20)
+        with pytest.raises(IngestError, match=r"^bomb\.docx: the archive unpacks to 2 MB, over the 1 MB .*ZIP bomb"):
+            read_raw(tmp_path / "bomb.docx", data)
