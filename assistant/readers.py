@@ -81,6 +81,17 @@ def _han_count(s: str) -> int:
     return len(_HAN_RE.findall(s))
 
 
+def _joint(tail: str, b: str) -> tuple[int, str]:
+    """How ``b`` continues a text ending in ``tail`` (its last two characters):
+    (characters to drop from the text's end, separator)."""
+    if (tail.endswith("-") and len(tail) >= 2 and tail[-2].isascii() and tail[-2].isalpha()
+            and b[0].isascii() and b[0].isalpha()):
+        return 1, ""
+    if _LATIN_DIGIT.match(tail[-1]) and _LATIN_DIGIT.match(b[0]):
+        return 0, " "
+    return 0, ""
+
+
 def join_wrapped(a: str, b: str) -> str:
     """Join two pieces of one paragraph that a layout broke apart.
 
@@ -90,12 +101,32 @@ def join_wrapped(a: str, b: str) -> str:
         return b
     if not b:
         return a
-    if (a.endswith("-") and len(a) >= 2 and a[-2].isascii() and a[-2].isalpha()
-            and b[0].isascii() and b[0].isalpha()):
-        return a[:-1] + b
-    if _LATIN_DIGIT.match(a[-1]) and _LATIN_DIGIT.match(b[0]):
-        return a + " " + b
-    return a + b
+    drop, sep = _joint(a[-2:], b)
+    return a[:len(a) - drop] + sep + b
+
+
+class Wrapped:
+    """Pieces of one paragraph joined as repeated ``join_wrapped`` would, in linear time:
+    joining onto the growing text copies it each time, quadratic for a paragraph of
+    thousands of lines."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.tail = ""
+        """The joined text's last two characters."""
+
+    def add(self, b: str) -> None:
+        if not b:
+            return
+        drop, sep = _joint(self.tail, b) if self.tail else (0, "")
+        if drop:
+            self.parts[-1] = self.parts[-1][:-drop]
+        self.parts.append(sep + b)
+        self.tail = (self.tail[:len(self.tail) - drop] + sep + b)[-2:]
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 # --- sniffing -------------------------------------------------------------------------------
@@ -420,18 +451,20 @@ def _join_pdf_lines(items: list[tuple[str, int]]) -> list[tuple[str, int]]:
     if not widths:
         return []
     full = widths[min(len(widths) - 1, int(len(widths) * 0.9))]
-    out: list[list] = []
+    out: list[list] = []  # [Wrapped, page, width of its last physical line]
     for text, page in items:
         if out:
             prev = out[-1]
-            if (prev[2] >= 0.8 * full and prev[0][-1] not in SENT_END
+            if (prev[2] >= 0.8 * full and prev[0].tail[-1] not in SENT_END
                     and not HEADING_START.match(text) and not _STANDALONE.match(text)
-                    and not prev[0].startswith("——")):
-                prev[0] = join_wrapped(prev[0], text)
+                    and not prev[0].parts[0].startswith("——")):
+                prev[0].add(text)
                 prev[2] = _width(text)  # the joined line's last physical line decides
                 continue
-        out.append([text, page, _width(text)])
-    return [(t, p) for t, p, _ in out]
+        w = Wrapped()
+        w.add(text)
+        out.append([w, page, _width(text)])
+    return [(w.text, p) for w, p, _ in out]
 
 
 def _garbled(text: str) -> bool:
@@ -821,31 +854,35 @@ _MD_LINKDEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+")
 _MD_ESCAPABLE = "\\`*_{}[]()#+-.!>~|"
 
 
+_MD_PROTECT = {c: chr(0xE000 + i) for i, c in enumerate(_MD_ESCAPABLE)}
+_MD_RESTORE = str.maketrans({v: k for k, v in _MD_PROTECT.items()})
+# Every span below excludes its own delimiters, so a match attempt never runs past the
+# next delimiter: linear time on a 10 MB line ("(.+?)" took minutes on "*a *a *a …").
+_MD_INLINE = [(re.compile(p), r) for p, r in (
+    (r"!\[[^\[\]]*\]\([^()]*\)", ""),                    # images
+    (r"!\[[^\[\]]*\]\[[^\[\]]*\]", ""),
+    (r"\[\^[^\[\]]+\]", ""),                              # footnote references
+    (r"\[([^\[\]]+)\]\([^()]*\)", r"\1"),                # links keep their text
+    (r"\[([^\[\]]+)\]\[[^\[\]]*\]", r"\1"),
+    (r"<((?:https?|ftp)://[^<>\s]+)>", r"\1"),
+    (r"(?<!`)`+([^`]+)`+", r"\1"),                        # code spans
+    (r"</?[A-Za-z][^<>]*>", ""),                           # inline HTML
+    (r"\*\*(?=\S)((?:[^*]|\*(?!\*))+?)(?<=\S)\*\*", r"\1"),  # strong
+    (r"__(?=\S)((?:[^_]|_(?!_))+?)(?<=\S)__", r"\1"),
+    (r"(?<!\*)\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?!\*)", r"\1"),  # emphasis
+    (r"(?<![A-Za-z0-9_])_(?=\S)([^_]+?)(?<=\S)_(?![A-Za-z0-9_])", r"\1"),
+    (r"~~(?=\S)((?:[^~]|~(?!~))+?)(?<=\S)~~", r"\1"),      # strikethrough
+)]
+
+
 def md_inline(s: str) -> str:
     """Markdown inline markup -> plain text: links keep their text, images go, emphasis,
     code and inline HTML lose their markers, escapes are resolved."""
-    esc = {}
-
-    def protect(m: re.Match) -> str:
-        key = chr(0xE000 + len(esc))
-        esc[key] = m.group(1)
-        return key
-    s = re.sub(r"\\([\\`*_{}\[\]()#+\-.!>~|])", protect, s)
-    s = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", s)
-    s = re.sub(r"!\[[^\]]*\]\[[^\]]*\]", "", s)
-    s = re.sub(r"\[\^[^\]]+\]", "", s)  # footnote references
-    s = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", s)
-    s = re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", s)
-    s = re.sub(r"<((?:https?|ftp)://[^>\s]+)>", r"\1", s)
-    s = re.sub(r"`+([^`]+?)`+", r"\1", s)
-    s = re.sub(r"</?[A-Za-z][^>]*>", "", s)
-    s = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", s)
-    s = re.sub(r"(?<!\*)\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?!\*)", r"\1", s)
-    s = re.sub(r"(?<![A-Za-z0-9_])_(?=\S)(.+?)(?<=\S)_(?![A-Za-z0-9_])", r"\1", s)
-    s = re.sub(r"~~(?=\S)(.+?)(?<=\S)~~", r"\1", s)
-    for k, v in esc.items():
-        s = s.replace(k, v)
-    return re.sub(r"[ \t]{2,}", " ", s).strip()
+    # an escaped character stands in as a private-use character while the markup is removed
+    s = re.sub(r"\\([\\`*_{}\[\]()#+\-.!>~|])", lambda m: _MD_PROTECT[m.group(1)], s)
+    for pattern, repl in _MD_INLINE:
+        s = pattern.sub(repl, s)
+    return re.sub(r"[ \t]{2,}", " ", s.translate(_MD_RESTORE)).strip()
 
 
 def _front_matter(text: str) -> tuple[dict, str]:
@@ -874,10 +911,10 @@ class _MdBlocks:
     def flush(self) -> None:
         """End the open paragraph: its pieces joined as one wrapped line."""
         if self.para:
-            joined = ""
+            w = Wrapped()
             for piece in self.para:
-                joined = join_wrapped(joined, piece)
-            joined = joined.strip()
+                w.add(piece)
+            joined = w.text.strip()
             if joined:
                 self.lines.append(joined)
         self.para.clear()

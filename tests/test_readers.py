@@ -518,3 +518,51 @@ def test_zip_bomb_is_refused_before_unpacking(tmp_path):
         mp.setattr(readers, "MAX_UNZIPPED_BYTES", 2**20)
         with pytest.raises(IngestError, match=r"^bomb\.docx: the archive unpacks to 2 MB, over the 1 MB .*ZIP bomb"):
             read_raw(tmp_path / "bomb.docx", data)
+
+
+@pytest.mark.parametrize("unit", ["*a ", "**a ", "_a ", "__a ", "~~a ", "[", "![a](", "[a](", "<a", "<http://",
+                                  "[^", "\\*"])
+def test_markdown_inline_markup_is_linear_on_a_long_line(tmp_path, unit):
+    # was: "(.+?)" spans retried from every marker: 90 KB of "*a " took 37 s, 10 MB hours
+    import time
+
+    t = time.perf_counter()
+    doc = read_raw(tmp_path / "x.md", ("人大监督" + unit * (300_000 // len(unit))).encode())
+    assert time.perf_counter() - t < 5
+    assert doc.lines and doc.lines[0].startswith("人大监督")
+
+
+def test_markdown_inline_markup_still_removed():
+    from assistant.readers import md_inline
+
+    s = r"**粗体** *斜体* _下划_ ~~删除~~ `代码` [链接](http://x) ![图](p.png) \*星号\* <b>x</b> <http://a.b>"
+    assert md_inline(s) == "粗体 斜体 下划 删除 代码 链接 *星号* x http://a.b"
+    assert md_inline("\\" + "\\*" * 5000) == "\\" + "*" * 5000  # thousands of escapes, no private-use leftovers
+
+
+def test_wrapped_joins_like_join_wrapped():
+    from assistant.readers import Wrapped
+
+    rnd = random.Random(5)
+    pieces = ["主要任务是", "总结工作", "completed the", "plan", "inter-", "national", "2015", "2016", "-", "a", "增长",
+              "8%", "GDP", ""]
+    for _ in range(300):
+        seq = [rnd.choice(pieces) for _ in range(rnd.randint(1, 8))]
+        folded = ""
+        w = Wrapped()
+        for p in seq:
+            folded = join_wrapped(folded, p)
+            w.add(p)
+        assert w.text == folded, seq
+
+
+def test_markdown_paragraph_of_many_lines_is_linear(tmp_path):
+    # was: each line was joined onto the growing paragraph, copying it: 80 000 lines took minutes
+    import time
+
+    line = "这是一行很长很长的没有标点的文字内容用来测试拼接的性能问题" * 2
+    t = time.perf_counter()
+    doc = read_raw(tmp_path / "long.md", ((line + "\n") * 80_000).encode())
+    assert time.perf_counter() - t < 10
+    assert doc.lines == [line * 80_000]
+
