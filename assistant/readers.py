@@ -629,45 +629,41 @@ def _norm_ws(s: str) -> str:
 
 
 def _html_blocks(root) -> list[tuple[str, bool]]:
-    """Text blocks of an element tree: block tags and <br> end a paragraph."""
+    """Text blocks of an element tree: block tags and <br> end a paragraph.
+
+    The tree is walked with a stack, not recursion: a hostile page nests thousands deep."""
     out: list[tuple[str, bool]] = []
     buf: list[str] = []
-    depth = {"h": 0}
+    headings = 0  # open heading elements around the text being collected
 
     def flush() -> None:
         text = _norm_ws("".join(buf))
         buf.clear()
         if text:
-            out.append((text, depth["h"] > 0))
+            out.append((text, headings > 0))
 
-    def walk(el) -> None:
+    stack = [(root, False)]
+    while stack:
+        el, closing = stack.pop()
         tag = el.tag.lower() if isinstance(el.tag, str) else None
-        if tag is None or tag in _HTML_SKIP:  # comments, processing instructions, scripts
-            if el.tail:
-                buf.append(el.tail)
-            return
-        if tag == "br":
-            flush()
-        elif tag in _HTML_BLOCK:
-            flush()
-            if tag in _HTML_HEADINGS:
-                depth["h"] += 1
-            if el.text:
-                buf.append(el.text)
-            for child in el:
-                walk(child)
-            flush()
-            if tag in _HTML_HEADINGS:
-                depth["h"] -= 1
+        if closing:  # after its children
+            if tag in _HTML_BLOCK:
+                flush()
+                headings -= tag in _HTML_HEADINGS
+        elif tag is None or tag in _HTML_SKIP or tag == "br":  # comments, PIs, scripts: only the tail
+            if tag == "br":
+                flush()
         else:
+            if tag in _HTML_BLOCK:
+                flush()
+                headings += tag in _HTML_HEADINGS
             if el.text and tag != "img":
                 buf.append(el.text)
-            for child in el:
-                walk(child)
+            stack.append((el, True))
+            stack.extend((child, False) for child in reversed(el))
+            continue
         if el.tail:
             buf.append(el.tail)
-
-    walk(root)
     flush()
     return out
 
@@ -690,13 +686,20 @@ def _is_block(el) -> bool:
 
 def _own_text(el) -> str:
     """Text of el outside its block-level children (inline children included), links
-    excluded: what el shows as its own paragraph(s)."""
-    parts = [el.text or ""]
-    for child in el:
-        if not _is_block(child) and isinstance(child.tag, str) and child.tag.lower() != "a":
-            if child.tag.lower() not in _HTML_SKIP:
-                parts.append(_own_text(child))
-        parts.append(child.tail or "")
+    excluded: what el shows as its own paragraph(s). Walked with a stack (deep nesting)."""
+    parts: list[str] = []
+    stack: list = [el]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        parts.append(item.text or "")
+        for child in reversed(item):  # popped in order: each child's text, then its tail
+            stack.append(child.tail or "")
+            if (not _is_block(child) and isinstance(child.tag, str)
+                    and child.tag.lower() != "a" and child.tag.lower() not in _HTML_SKIP):
+                stack.append(child)
     return "".join(parts)
 
 
@@ -802,7 +805,8 @@ def _read_html(name: str, data: bytes) -> RawDoc:
     text = _decode_html(data, name)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
     try:
-        root = lxml.html.document_fromstring(text)
+        # huge_tree: libxml2 drops a text node over 10 MB without it (a page on one line)
+        root = lxml.html.document_fromstring(text, parser=lxml.html.HTMLParser(huge_tree=True))
     except Exception as e:
         log.debug("html parse failed for %s: %r", name, e)
         raise IngestError(f"{name}: not a readable HTML page") from None

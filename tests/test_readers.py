@@ -566,3 +566,18 @@ def test_markdown_paragraph_of_many_lines_is_linear(tmp_path):
     assert time.perf_counter() - t < 10
     assert doc.lines == [line * 80_000]
 
+
+def test_html_text_node_over_10_mb(tmp_path):
+    # was: libxml2 dropped the text node, and the page had "no article text"
+    line = "在全镇工作会议上的讲话，我们要落实责任。" * 180_000
+    assert len(line.encode()) > 10 * 2**20
+    doc = read_raw(tmp_path / "big.html", f"<html><body><p>{line}</p></body></html>".encode())
+    assert doc.lines == [line]
+
+
+def test_html_nested_thousands_deep(tmp_path):
+    # the tree is walked without recursion: 2 000 levels (libxml2's limit with huge_tree) do not overflow
+    text = "乡镇人大要通过执法检查、视察等形式加强监督。"
+    page = "<html><body>" + "<div><span>" * 1000 + f"<p>{text}</p>" + "</span></div>" * 1000 + "</body></html>"
+    doc = read_raw(tmp_path / "deep.html", page.encode())
+    assert text in doc.lines
