@@ -684,23 +684,22 @@ def _is_block(el) -> bool:
     return isinstance(el.tag, str) and el.tag.lower() in _HTML_BLOCK
 
 
-def _own_text(el) -> str:
-    """Text of el outside its block-level children (inline children included), links
-    excluded: what el shows as its own paragraph(s). Walked with a stack (deep nesting)."""
-    parts: list[str] = []
-    stack: list = [el]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            parts.append(item)
+def _own_han_counts(root) -> dict:
+    """Element -> Han characters of its own text: its text outside block-level children
+    (inline children included), links excluded, i.e. what it shows as its own paragraph(s).
+    One bottom-up pass: counting each element's subtree anew is quadratic in the nesting depth."""
+    counts: dict = {}
+    for el in reversed(list(root.iter())):  # children before their parents
+        if not isinstance(el.tag, str):
             continue
-        parts.append(item.text or "")
-        for child in reversed(item):  # popped in order: each child's text, then its tail
-            stack.append(child.tail or "")
+        n = _han_count(el.text or "")
+        for child in el:
             if (not _is_block(child) and isinstance(child.tag, str)
                     and child.tag.lower() != "a" and child.tag.lower() not in _HTML_SKIP):
-                stack.append(child)
-    return "".join(parts)
+                n += counts[child]
+            n += _han_count(child.tail or "")
+        counts[el] = n
+    return counts
 
 
 def _heuristic_body(root):
@@ -713,10 +712,11 @@ def _heuristic_body(root):
     _drop_chrome(body)
     scores: Counter = Counter()
     nodes = {}
+    own = _own_han_counts(body)
     for el in body.iter():
         if not isinstance(el.tag, str) or el.tag.lower() in _HTML_SKIP | {"html"}:
             continue
-        n = _han_count(_own_text(el))
+        n = own[el]
         if n < 10:
             continue
         # text beside block children (<br>-separated) belongs to el; a leaf paragraph's
@@ -796,6 +796,24 @@ def _html_date(root, lines: list[str]) -> str | None:
     return None
 
 
+def _parse_html(name: str, text: str):
+    """The page's element tree; IngestError when libxml2 cannot parse it, or stopped at its
+    nesting limit (the rest of the page would be lost without a word)."""
+    import lxml.html
+
+    # huge_tree: without it libxml2 drops a text node over 10 MB (a page on one line)
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    try:
+        root = lxml.html.document_fromstring(text, parser=parser)
+    except Exception as e:
+        log.debug("html parse failed for %s: %r", name, e)
+        raise IngestError(f"{name}: not a readable HTML page") from None
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        raise IngestError(f"{name}: the page nests its elements over 2 000 levels deep (damaged or "
+                          f"hostile HTML); not read")
+    return root
+
+
 def _read_html(name: str, data: bytes) -> RawDoc:
     try:
         import lxml.html
@@ -804,12 +822,7 @@ def _read_html(name: str, data: bytes) -> RawDoc:
 
     text = _decode_html(data, name)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
-    try:
-        # huge_tree: libxml2 drops a text node over 10 MB without it (a page on one line)
-        root = lxml.html.document_fromstring(text, parser=lxml.html.HTMLParser(huge_tree=True))
-    except Exception as e:
-        log.debug("html parse failed for %s: %r", name, e)
-        raise IngestError(f"{name}: not a readable HTML page") from None
+    root = _parse_html(name, text)
     title, title_from_h1 = _html_title(root)
     # readability first; it misreads some table layouts of Chinese sites, so when the
     # heuristic finds clearly more article text, the heuristic wins
