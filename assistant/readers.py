@@ -796,6 +796,9 @@ def _html_date(root, lines: list[str]) -> str | None:
     return None
 
 
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def _parse_html(name: str, text: str):
     """The page's element tree; IngestError when libxml2 cannot parse it, or stopped at its
     nesting limit (the rest of the page would be lost without a word)."""
@@ -822,6 +825,9 @@ def _read_html(name: str, data: bytes) -> RawDoc:
 
     text = _decode_html(data, name)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
+    # characters XML forbids parse, but lxml refuses them when a tree edit (drop_tree moving a
+    # tail) sets them again: ValueError mid-read. They show nothing in a page anyway.
+    text = _XML_FORBIDDEN.sub("", text.replace("\x0b", " ").replace("\x0c", " "))
     root = _parse_html(name, text)
     title, title_from_h1 = _html_title(root)
     # readability first; it misreads some table layouts of Chinese sites, so when the

@@ -600,3 +600,12 @@ def test_html_deeper_than_the_parser_goes(tmp_path):
     page = "<html><body>" + "<b>" * 3000 + "乡镇人大要通过执法检查、视察等形式加强监督。"
     with pytest.raises(IngestError, match=r"^deep\.html: the page nests its elements over 2 000 levels deep"):
         read_raw(tmp_path / "deep.html", page.encode())
+
+
+def test_html_control_characters_in_a_tail(tmp_path):
+    # was: ValueError ("All strings must be XML compatible") when the chrome before the tail was dropped
+    page = ("<html><body><div><nav>菜单</nav>\x15尾巴\x0b文字</div>"
+            + "<p>乡镇人大要通过执法检查、\x01视察等形式加强监督。</p>" * 3 + "</body></html>")
+    doc = read_raw(tmp_path / "ctrl.html", page.encode())
+    assert "乡镇人大要通过执法检查、视察等形式加强监督。" in doc.lines
+    assert not any(c in "".join(doc.lines) for c in "\x01\x15\x0b")
