@@ -74,7 +74,7 @@ def _print_result(res, as_json: bool) -> None:
     if as_json:
         print(json.dumps(res.to_dict(), ensure_ascii=False, indent=1))
         return
-    if res.abstained:
+    if res.abstained or res.no_match:  # the corpus has no answer / the filters match no speech
         print(res.reason)
         return
     if not res.hits:
