@@ -128,12 +128,23 @@ def cmd_list(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_search(settings: Settings, args) -> int:
-    from .search import Filters
+def _check_query(settings: Settings, args):
+    """Refuse an empty or over-long text, a bad k or a bad filter before the embedder and the
+    index load (seconds, tens of seconds for the real model): the filters, parsed."""
+    from .search import Filters, check_text
+    from .service import parse_k
 
+    check_text(args.text, "段落" if args.cmd == "similar" else "问题", settings.retrieval.max_query_chars)
+    parse_k(args.k, settings.retrieval.top_k)
+    if args.cmd == "ask":
+        return None
+    return Filters.parse(sources=args.source, occasions=args.occasion, places=args.place,
+                         date_from=args.date_from, date_to=args.date_to)
+
+
+def cmd_search(settings: Settings, args) -> int:
+    filters = _check_query(settings, args)
     svc = _service(settings)
-    filters = Filters.parse(sources=args.source, occasions=args.occasion, places=args.place,
-                            date_from=args.date_from, date_to=args.date_to)
     fn = svc.search if args.cmd == "search" else svc.similar
     _print_result(fn(args.text, k=args.k, mode=args.mode, filters=filters), args.json)
     return 0
@@ -153,6 +164,7 @@ def _print_answer(answer) -> None:
 def cmd_ask(settings: Settings, args) -> int:
     from .types import AnswerKind
 
+    _check_query(settings, args)
     svc = _service(settings)
     kind = AnswerKind.LLM if args.llm else AnswerKind.EXTRACTIVE
     shown = 0

@@ -225,16 +225,7 @@ class QueryService:
     def parse_k(self, k) -> int:
         """A user's top-k (an int, a whole float or their text; empty = the ``top_k`` setting),
         checked against the range."""
-        default = self.settings.retrieval.top_k
-        if k is None or (isinstance(k, str) and not k.strip()):
-            return default
-        top = max(MAX_K, default)
-        value = k if isinstance(k, int) and not isinstance(k, bool) else _whole_number(k)
-        if value is None:
-            raise QueryError(f"k 必须是整数，收到 {shown(k)} (k must be a whole number between 1 and {top})")
-        if not 1 <= value <= top:
-            raise QueryError(f"k 必须在 1 到 {top} 之间，收到 {shown(k)} (k must be between 1 and {top})")
-        return value
+        return parse_k(k, self.settings.retrieval.top_k)
 
     # --- the corpus --------------------------------------------------------------------
     def documents(self) -> list[dict]:
@@ -283,6 +274,20 @@ class QueryService:
             self.writing.release()
         log.info("%s: changed %s, skipped %s (%.1fs)", fn.__name__, report.changed, report.skipped, report.seconds)
         return report
+
+
+def parse_k(k, top_k: int) -> int:
+    """A user's top-k (an int, a whole float or their text; empty = ``top_k``), between 1 and
+    ``max(MAX_K, top_k)``; QueryError otherwise. Needs no index (the CLI checks before loading)."""
+    if k is None or (isinstance(k, str) and not k.strip()):
+        return top_k
+    top = max(MAX_K, top_k)
+    value = k if isinstance(k, int) and not isinstance(k, bool) else _whole_number(k)
+    if value is None:
+        raise QueryError(f"k 必须是整数，收到 {shown(k)} (k must be a whole number between 1 and {top})")
+    if not 1 <= value <= top:
+        raise QueryError(f"k 必须在 1 到 {top} 之间，收到 {shown(k)} (k must be between 1 and {top})")
+    return value
 
 
 def _whole_number(k) -> int | None:
