@@ -134,3 +134,15 @@ def test_bad_input_is_refused_before_the_embedder_loads(tmp_path, args, msg):
     assert "heavy: []" in done.stderr
     assert took < 5, f"{took:.1f} s"
     assert not (tmp_path / "index").exists()
+
+
+def test_filter_matching_nothing_and_unknown_source(env, capsys):
+    # was: the corpus-has-no-answer message for both
+    assert main(["search", "安全生产", "--source", "b.txt", "--date-from", "2024-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "筛选条件没有匹配的讲话" in out and "语料中没有找到" not in out
+    assert main(["search", "安全生产", "--json", "--date-from", "2030-01-01"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["outcome"] == "no_match" and res["hits"] == []
+    assert main(["search", "安全生产", "--source", "nope.txt"]) == 2
+    assert "索引中没有来源文件 'nope.txt'；可选：a.txt、b.txt、c.txt" in capsys.readouterr().err
