@@ -24,9 +24,10 @@ from .cache import JsonCache, VectorCache
 from .cache import key as cache_key
 from .chunk import chunk_document, embed_text
 from .embed import Embedder
-from .errors import IndexError_
-from .index import FORMAT_VERSION, Index, build_params, corpus_fingerprint, hash_of, load, read_manifest, staleness
-from .ingest import load_corpus
+from .errors import IndexError_, IngestError
+from .index import (FORMAT_VERSION, Index, build_params, corpus_fingerprint, file_digests, hash_of, load,
+                    read_manifest, seal, staleness)
+from .ingest import corpus_files, load_corpus
 from .lock import index_lock
 from .settings import Settings
 from .store import new_vector_store
@@ -50,24 +51,59 @@ def ensure(settings: Settings, embedder: Embedder, force: bool = False, progress
     return build(settings, embedder, progress=progress)
 
 
-def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Index:
-    """Ingest the corpus and write a complete new index, then make it current."""
+def build(settings: Settings, embedder: Embedder, progress: bool = True, files: dict[str, Path] | None = None,
+          transaction: str | None = None) -> Index:
+    """Ingest the corpus (or ``files``: name -> path, the corpus as a staged change leaves
+    it) and write a complete new index, then make it current. ``transaction`` names the
+    change in the manifest (see ``assistant.corpus``)."""
     t0 = time.time()
     with index_lock(settings):
-        fingerprint = corpus_fingerprint(settings)
-        docs, skipped = load_corpus(settings.index.corpus_dir)
+        files = files if files is not None else corpus_view(settings)
+        fingerprint = corpus_fingerprint(settings, files)
+        docs, skipped = load_corpus(max_bytes=settings.index.max_file_mb * 2**20, files=files)
+        docs, too_long = within_limit(docs, settings, embedder)
+        skipped += too_long
         if not docs:
             raise IndexError_(f"no readable speeches in {settings.index.corpus_dir}" +
                               (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
         index, seconds = _make_index(docs, settings, embedder, progress)
         index.manifest.update({
             "corpus_hash": hash_of(fingerprint), "files": fingerprint, "skipped": skipped,
+            "file_sizes": {name: path.stat().st_size for name, path in files.items()},
+            "documents": {d.id: d.source for d in docs}, "transaction": transaction,
             "counts": {"documents": len(docs), "passages": len(index), "sentences": len(index.sentence_owner)},
             "seconds": seconds,
         })
         target = _write(index, settings, t0)
         log.info("index built in %.1fs: %s", time.time() - t0, target)
     return load(settings, embedder)
+
+
+def corpus_view(settings: Settings) -> dict[str, Path]:
+    """The corpus folder's files: name (relative to the folder) -> path."""
+    root = Path(settings.index.corpus_dir)
+    return {str(p.relative_to(root)): p for p in corpus_files(root)}
+
+
+def within_limit(docs: list[Document], settings: Settings, embedder: Embedder) -> tuple[list[Document], list[str]]:
+    """The speeches within ``max_passages_per_document``, and a message for each one over it
+    (chunked once: the chunk cache keeps the work for the build)."""
+    limit = settings.index.max_passages_per_document
+    cache = JsonCache(cache_dir(settings) / "chunks.json")
+    counts = chunk_counts(docs, settings, embedder, cache)
+    cache.save()
+    keep = [d for d, n in zip(docs, counts) if n <= limit]
+    over = [f"{d.source}: 《{d.title}》 has {n} passages, over the limit of {limit} "
+            f"(setting max_passages_per_document; split the file or raise the limit)"
+            for d, n in zip(docs, counts) if n > limit]
+    return keep, over
+
+
+def check_passages(docs: list[Document], settings: Settings, embedder: Embedder) -> None:
+    """IngestError when a speech of ``docs`` chunks into more passages than the limit."""
+    _, over = within_limit(docs, settings, embedder)
+    if over:
+        raise IngestError(over[0])
 
 
 def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, progress: bool) -> tuple[Index, dict]:
@@ -130,8 +166,9 @@ def _write(index: Index, settings: Settings, t0: float) -> Path:
         (tmp / "groups.json").write_text(json.dumps(index.groups), "utf-8")
         manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest["seconds"]["total"] = round(time.time() - t0, 2)
+        manifest["build_files"] = file_digests(tmp)
         # the manifest last: a folder without one is never a usable build
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(seal(manifest), ensure_ascii=False, indent=1), "utf-8")
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -146,6 +183,19 @@ def _write(index: Index, settings: Settings, t0: float) -> Path:
 def chunk_corpus(docs: list[Document], settings: Settings, embedder: Embedder,
                  cache: JsonCache | None = None) -> list[Passage]:
     """All passages of the documents, each within the model window (cached per document)."""
+    keys, per_doc = _chunks(docs, settings, embedder, cache)
+    if cache is not None:
+        cache.save(keep=set(keys))
+    return [Passage.from_dict(d) for doc in per_doc for d in doc]
+
+
+def chunk_counts(docs: list[Document], settings: Settings, embedder: Embedder, cache: JsonCache) -> list[int]:
+    """How many passages each document chunks into (the chunks are kept in ``cache``)."""
+    return [len(doc) for doc in _chunks(docs, settings, embedder, cache)[1]]
+
+
+def _chunks(docs: list[Document], settings: Settings, embedder: Embedder, cache: JsonCache | None):
+    """(cache keys, passages as dicts per document)."""
     s = settings.index
     budget = min(s.chunk_max_tokens, embedder.max_tokens)
     count = lru_cache(maxsize=100_000)(embedder.count_tokens)
@@ -159,10 +209,7 @@ def chunk_corpus(docs: list[Document], settings: Settings, embedder: Embedder,
                                                      s.short_paragraph_chars, s.embed_context)]
                 for i in positions]
 
-    per_doc = cache.get_many(keys, compute) if cache is not None else compute(list(range(len(docs))))
-    if cache is not None:
-        cache.save(keep=set(keys))
-    return [Passage.from_dict(d) for doc in per_doc for d in doc]
+    return keys, (cache.get_many(keys, compute) if cache is not None else compute(list(range(len(docs)))))
 
 
 def lexical_features(passages: list[Passage], tokenizer: Tokenizer, settings: Settings) -> tuple[list, list]:

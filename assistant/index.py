@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .embed import Embedder
-from .errors import IndexError_, IndexMismatch, IndexMissing
+from .errors import IndexError_, IndexMismatch, IndexMissing, IngestError
 from .ingest import corpus_files, file_hash
 from .settings import Settings
 from .columns import MetadataColumns, PhraseIndex
@@ -34,7 +34,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 10  # bump when chunking or the stored layout changes (it keys the chunk cache too)
+FORMAT_VERSION = 11  # bump when chunking or the stored layout changes (it keys the chunk cache too)
 REBUILD_HINT = "rebuild it with: python -m assistant build --force"
 
 
@@ -83,6 +83,11 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.passages)
+
+    @property
+    def version(self) -> str:
+        """The build this index was loaded from (its folder name): API responses report it."""
+        return self.path.name
 
     def dense_scores(self, queries: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
         """Dense score of passages ``ids`` (default: all) for each query vector: (len(ids),)
@@ -197,10 +202,12 @@ class Index:
 
 # --- fingerprints -----------------------------------------------------------------------
 
-def corpus_fingerprint(settings: Settings) -> dict:
-    """File name -> sha256 for every corpus file."""
-    root = Path(settings.index.corpus_dir)
-    return {str(p.relative_to(root)): file_hash(p) for p in corpus_files(root)}
+def corpus_fingerprint(settings: Settings, files: dict[str, Path] | None = None) -> dict:
+    """File name -> sha256 for every corpus file (or for ``files``: name -> path)."""
+    if files is None:
+        root = Path(settings.index.corpus_dir)
+        files = {str(p.relative_to(root)): p for p in corpus_files(root)}
+    return {name: file_hash(path) for name, path in files.items()}
 
 
 def hash_of(obj) -> str:
@@ -217,7 +224,8 @@ def build_params(settings: Settings) -> dict:
             "short_paragraph_chars": s.short_paragraph_chars,
             "embed_context": s.embed_context, "dedupe_threshold": s.dedupe_threshold,
             "sentence_weight": s.sentence_weight, "store": str(s.store), "null_sample": s.null_sample,
-            "ann_threshold": s.ann_threshold,
+            "ann_threshold": s.ann_threshold, "max_file_mb": s.max_file_mb,
+            "max_passages_per_document": s.max_passages_per_document,
             "lexicon": lexicon[:16]}
 
 
@@ -234,6 +242,61 @@ def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> 
     if manifest.get("corpus_hash") != hash_of(corpus_fingerprint(settings)):
         return "corpus files changed"
     return None
+
+
+# --- integrity -------------------------------------------------------------------------
+
+def file_digests(folder: Path) -> dict:
+    """Size and BLAKE2b digest of every file of a build folder but the manifest."""
+    out = {}
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            out[p.relative_to(folder).as_posix()] = {"size": p.stat().st_size, "blake2b": _digest(p)}
+    return out
+
+
+def seal(manifest: dict) -> dict:
+    """``manifest`` with a digest of its own content (a changed digit is noticed, not only broken JSON)."""
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    return {**body, "digest": hash_of(body)}
+
+
+def verify(base: Path, manifest: dict) -> None:
+    """Refuse a build whose manifest or files differ from what was written (name the file)."""
+    if manifest.get("digest") != hash_of({k: v for k, v in manifest.items() if k != "digest"}):
+        raise IndexError_(f"the index manifest {base / 'manifest.json'} is damaged (its checksum does not "
+                          f"match); {REBUILD_HINT}")
+    for name, want in manifest.get("build_files", {}).items():
+        path = base / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise IndexError_(f"the index file {path} is missing; {REBUILD_HINT}") from None
+        if size != want["size"] or _digest(path) != want["blake2b"]:
+            what = "size" if size != want["size"] else "checksum"
+            raise IndexError_(f"the index file {path} is damaged (its {what} differs from when it was "
+                              f"written); {REBUILD_HINT}")
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def corpus_drift(manifest: dict, settings: Settings) -> str | None:
+    """A cheap look (names and sizes, no hashing) at whether the corpus folder still holds
+    what the index was built from; what differs, or None."""
+    try:
+        root = Path(settings.index.corpus_dir)
+        now = {str(p.relative_to(root)): p.stat().st_size for p in corpus_files(root)}
+    except (OSError, IngestError):
+        return "the corpus folder cannot be read"
+    built = manifest.get("file_sizes", {})
+    added, gone = sorted(set(now) - set(built)), sorted(set(built) - set(now))
+    changed = sorted(n for n in set(now) & set(built) if now[n] != built[n])
+    parts = [f"{label} {', '.join(names[:3])}" + (" …" if len(names) > 3 else "")
+             for label, names in (("new:", added), ("removed:", gone), ("changed:", changed)) if names]
+    return "; ".join(parts) or None
 
 
 # --- load -------------------------------------------------------------------------------
@@ -306,6 +369,7 @@ def load(settings: Settings, embedder: Embedder | None = None, check_corpus: boo
     """Load the current index, refusing one that is missing, corrupt or built for another model."""
     base = Path(settings.index.index_dir) / "current"
     manifest = _check_manifest(read_manifest(settings), settings, embedder, check_corpus)
+    verify(base, manifest)
     try:
         parts = _read_parts(base, manifest)
     except Exception as e:

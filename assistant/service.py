@@ -70,19 +70,41 @@ class QueryService:
         self._generator_lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings, build: bool = True, progress: bool = True) -> "QueryService":
-        """Load the embedder and the index (built first when missing or stale, if ``build``)."""
-        from .build import ensure
+    def open(cls, settings: Settings, progress: bool = True) -> "QueryService":
+        """Load the embedder and the current index. Reading never builds: a missing or
+        mismatched index is an error that says how to build it (``python -m assistant build``);
+        a corpus changed by hand is served as indexed, with ``notice`` saying so."""
+        from .corpus import recover
         from .index import load
 
         t = time.perf_counter()
+        recover(settings, wait=False)  # a change a killed process left half done: moves, never a build
         embedder = load_embedder(settings, progress=progress)
         log.info("embedder %r ready (%.1fs)", settings.index.model, time.perf_counter() - t)
-        index = ensure(settings, embedder, progress=progress) if build else load(settings, embedder)
+        index = load(settings, embedder)
         counts = index.manifest.get("counts", {})
         log.info("index ready: %s speeches, %s passages (%.1fs)", counts.get("documents"), counts.get("passages"),
                  time.perf_counter() - t)
         return cls(settings, embedder, index)
+
+    @classmethod
+    def prepared(cls, settings: Settings, progress: bool = True) -> "QueryService":
+        """Build the index when it is missing or stale, then open it: for scripts and tests
+        (a write; the CLI's reads and the app only ``open``)."""
+        from .build import ensure
+
+        ensure(settings, load_embedder(settings, progress=progress), progress=progress)
+        return cls.open(settings, progress=progress)
+
+    @property
+    def notice(self) -> str | None:
+        """Why the current index may not show the corpus folder as it is now (None when it does)."""
+        from .index import corpus_drift
+
+        why = corpus_drift(self.index.manifest, self.settings)
+        return None if why is None else (f"语料文件夹已变更（{why}），当前索引未包含这些变化；"
+                                         f"运行 python -m assistant build 更新索引 "
+                                         f"(the corpus folder changed since the index was built; run: python -m assistant build)")
 
     # --- the current index ------------------------------------------------------------
     @property

@@ -96,6 +96,6 @@ def real_service(tmp_path_factory, real_model_dir):
     try:
         tmp = tmp_path_factory.mktemp("real")
         settings = Settings.load(corpus_dir=SEEDS, index_dir=tmp / "index", model_dir=real_model_dir)
-        yield QueryService.open(settings, progress=False)
+        yield QueryService.prepared(settings, progress=False)
     finally:
         os.environ.update(saved)

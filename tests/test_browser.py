@@ -46,7 +46,7 @@ def server(tmp_path_factory):
         (corpus / name).write_text(text, encoding="utf-8")
     # like ASSISTANT_MODEL=fake with a temporary ASSISTANT_INDEX_DIR
     settings = Settings.load(model="fake", corpus_dir=corpus, index_dir=tmp / "index")
-    demo = build_app(QueryService.open(settings))
+    demo = build_app(QueryService.prepared(settings))
     port = free_port()
     serve(demo, settings, host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"

@@ -123,7 +123,7 @@ def corpus_view(service: QueryService, sources, doc_ids, occasions, removing):
     """Summary, table and filter choices of the current index (selections kept where still valid)."""
     index = service.index
     srcs, docs, occs = R.source_choices(index), R.doc_choices(index), R.occasion_choices(index)
-    return (R.corpus_summary(index), R.corpus_rows(index),
+    return (R.corpus_summary(index, service.notice), R.corpus_rows(index),
             gr.update(choices=srcs, value=_keep(sources, srcs)),
             gr.update(choices=docs, value=_keep(doc_ids, docs)),
             gr.update(choices=occs, value=_keep(occasions, occs)),

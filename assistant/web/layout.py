@@ -142,7 +142,7 @@ def _similar_tab(service: QueryService, opts: Options, pick: tuple, tabs: gr.Tab
 def _corpus_tab(service: QueryService, opts: Options, demo: gr.Blocks) -> None:
     index, max_mb = service.index, service.settings.index.max_file_mb
     with gr.Tab("语料", id="corpus"):
-        summary = gr.Markdown(R.corpus_summary(index))
+        summary = gr.Markdown(R.corpus_summary(index, service.notice))
         table = gr.Dataframe(value=R.corpus_rows(index), headers=R.CORPUS_HEADERS, datatype="str",
                              interactive=False, wrap=True, elem_id="corpus-table",
                              column_widths=["13%", "25%", "5%", "10%", "16%", "9%", "15%", "7%"])
