@@ -81,7 +81,7 @@ class VectorCache:
         self.data: dict[str, np.ndarray] = {}
         if self.path.is_file():
             try:
-                with np.load(self.path) as z:
+                with np.load(self.path, allow_pickle=False) as z:
                     self.data = dict(zip(z["keys"].tolist(), z["vectors"]))
             except Exception as e:  # a broken cache only costs time
                 log.warning("ignoring unreadable embedding cache %s (%s)", self.path, e)

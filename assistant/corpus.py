@@ -213,9 +213,9 @@ def _stage(src: Path, corpus: Path, plan: Plan, settings: Settings, embedder: Em
     """Validate ``src`` and copy it into the plan's staging folder; the name it will have."""
     if not src.is_file():
         raise IngestError(f"{src.name or src}: no such file")
-    name = src.name
-    if name.startswith(".") or name in plan.add:
-        raise IngestError(f"{name}: a hidden file, or a second file of this name in one batch; rename it")
+    name = safe_name(src.name)
+    if name in plan.add:
+        raise IngestError(f"{name}: a second file of this name in one batch; rename one of them")
     # validate before it can enter the corpus: readable, within the size and passage limits
     docs = read_file(src, max_bytes=settings.index.max_file_mb * 2**20)
     check_passages(docs, settings, embedder)
@@ -228,6 +228,23 @@ def _stage(src: Path, corpus: Path, plan: Plan, settings: Settings, embedder: Em
     os.replace(tmp, plan.files / name)
     plan.add.append(name)
     return name
+
+
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def safe_name(name: str) -> str:
+    """The name a file gets in the corpus folder: its last path component, with no control
+    characters; IngestError for names that could escape or hide there (``..``, a leading
+    dot, reserved device names, over 200 bytes)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip().rstrip(". ")
+    shown = base or repr(name)
+    if not base or base.startswith(".") or base.split(".")[0].lower() in _RESERVED:
+        raise IngestError(f"{shown}: not allowed as a file name in the corpus (hidden, empty or reserved); rename it")
+    if len(base.encode("utf-8")) > 200:
+        raise IngestError(f"{shown[:40]}…: the file name is too long (over 200 bytes); rename it")
+    return base
 
 
 def _commit(plan: Plan, settings: Settings, embedder: Embedder, progress: bool) -> Index:

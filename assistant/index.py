@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,7 +304,10 @@ def corpus_drift(manifest: dict, settings: Settings) -> str | None:
 
 def read_manifest(settings: Settings) -> dict | None:
     """The current build's manifest, None when there is no build."""
-    path = Path(settings.index.index_dir) / "current" / "manifest.json"
+    return _read_manifest(Path(settings.index.index_dir) / "current" / "manifest.json")
+
+
+def _read_manifest(path: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
@@ -337,7 +341,7 @@ def _read_parts(base: Path, manifest: dict) -> dict:
                      for line in (base / "passages.jsonl").read_text("utf-8").splitlines() if line.strip()],
         "dense": open_vector_store(base, "passages", stores["passages"]),
         "sentences": open_vector_store(base, "sentences", stores["sentences"]),
-        "sentence_owner": np.load(base / "sentence_owner.npy"),
+        "sentence_owner": np.load(base / "sentence_owner.npy", allow_pickle=False),
         "lexical": open_lexical_store(base, "bm25", stores["lexical"]),
         "terms": json.loads((base / "terms.json").read_text("utf-8")),
         "null_sample": np.load(base / "null_sample.npy", allow_pickle=False),
@@ -365,10 +369,35 @@ def _check_consistent(parts: dict, manifest: dict, where: Path) -> None:
                           f"the manifest says {manifest['model']['dim']}; {REBUILD_HINT}")
 
 
+def current_build(settings: Settings) -> str | None:
+    """The name of the build ``current`` points to (None when there is none)."""
+    try:
+        return Path(os.readlink(Path(settings.index.index_dir) / "current")).name
+    except OSError:
+        return None
+
+
 def load(settings: Settings, embedder: Embedder | None = None, check_corpus: bool = False) -> Index:
-    """Load the current index, refusing one that is missing, corrupt or built for another model."""
-    base = Path(settings.index.index_dir) / "current"
-    manifest = _check_manifest(read_manifest(settings), settings, embedder, check_corpus)
+    """Load the current index, refusing one that is missing, corrupt or built for another model.
+
+    The build is read from the folder ``current`` pointed to when loading began, so a switch
+    meanwhile cannot mix two builds; if that folder was replaced and removed mid-read, the
+    new current one is read instead."""
+    for attempt in range(3):
+        name = current_build(settings)
+        try:
+            return _load_build(settings, name, embedder, check_corpus)
+        except IndexError_:
+            if attempt == 2 or name is None or current_build(settings) == name:
+                raise
+            log.info("the index changed while it was read; reading the new one")
+    raise AssertionError("unreachable")
+
+
+def _load_build(settings: Settings, name: str | None, embedder: Embedder | None, check_corpus: bool) -> Index:
+    base = Path(settings.index.index_dir) / "builds" / (name or "-")
+    manifest = _check_manifest(_read_manifest(base / "manifest.json") if name else None, settings, embedder,
+                               check_corpus)
     verify(base, manifest)
     try:
         parts = _read_parts(base, manifest)

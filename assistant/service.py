@@ -68,6 +68,8 @@ class QueryService:
         """Held for the whole of a corpus change: one at a time."""
         self._generator = None
         self._generator_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._unloadable: str | None = None
 
     @classmethod
     def open(cls, settings: Settings, progress: bool = True) -> "QueryService":
@@ -122,6 +124,48 @@ class QueryService:
         searcher = Searcher(index, self.embedder, self.settings)
         with self._lock:
             self._searcher = searcher
+        log.info("serving index %s (%d passages)", index.version, len(index))
+
+    def reload(self) -> bool:
+        """Swap to the build another process made current, if it is not the one served
+        (True when swapped). A build that fails to load is logged and skipped: the served
+        index stays until a newer one is made current."""
+        from .errors import AssistantError
+        from .index import current_build, load
+
+        target = current_build(self.settings)
+        if target in (None, self.index.version, self._unloadable):
+            return False
+        if not self.writing.acquire(blocking=False):
+            return False  # a change in this process is running: it swaps in its own build
+        try:
+            index = load(self.settings, self.embedder)
+        except AssistantError as e:
+            log.error("not serving the new index %s: %s", target, e)
+            self._unloadable = target
+            return False
+        finally:
+            self.writing.release()
+        self.swap(index)
+        return True
+
+    def watch(self, interval: float | None = None) -> None:
+        """Check every ``interval`` seconds (setting ``reload_seconds``) for an index another
+        process made current and swap to it, on a daemon thread; 0 turns it off."""
+        interval = self.settings.web.reload_seconds if interval is None else interval
+        if interval <= 0 or self._watcher is not None:
+            return
+
+        def loop():
+            while True:
+                time.sleep(interval)
+                try:
+                    self.reload()
+                except Exception:  # the watcher must outlive any one bad build
+                    log.exception("index reload failed")
+
+        self._watcher = threading.Thread(target=loop, name="index-watch", daemon=True)
+        self._watcher.start()
 
     # --- queries ------------------------------------------------------------------------
     def search(self, text: str, k=None, mode=None, filters: Filters | None = None) -> SearchResult:

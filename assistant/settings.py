@@ -272,6 +272,16 @@ class WebSettings(_Group):
     port: int = _num(7860, 1, 65535)
     auth: str | None = None
     """Optional ``user:password`` for the web app's basic auth."""
+    concurrency: int = _num(4, 1, 64)
+    """Requests served at once (Gradio's queue): searches share the read-only index and
+    model; corpus changes are serialized on their own lock."""
+    max_queue: int = _num(200, 1, 100_000)
+    """Requests waiting beyond ``concurrency``; more are turned away with a message."""
+    request_timeout: float = _num(60.0, 1.0, 3600.0)
+    """Seconds a search or answer may take before the client is told to try again."""
+    reload_seconds: float = _num(2.0, 0.0, 3600.0)
+    """How often the app looks for an index made current by another process (the CLI's
+    add or remove) and swaps to it; 0 turns this off."""
 
 
 GROUPS = {"index": IndexSettings, "retrieval": RetrievalSettings, "abstention": AbstentionSettings,

@@ -213,6 +213,8 @@ class SearchResult:
     """The query's embedding (numpy), kept for answer extraction; not serialized."""
     timings: dict = field(default_factory=dict, repr=False, compare=False)
     """Seconds per pipeline stage ("embed", "DenseRetriever", …); not serialized."""
+    index_version: str = ""
+    """The build that answered (every response comes from one index, even during a swap)."""
 
     def __iter__(self):
         return iter(self.hits)
@@ -223,7 +225,7 @@ class SearchResult:
     def to_dict(self) -> dict:
         return {"query": self.query, "mode": str(self.mode), "abstained": self.abstained,
                 "reason": self.reason, "support": self.support, "evidence": self.evidence,
-                "hits": [h.to_dict() for h in self.hits]}
+                "hits": [h.to_dict() for h in self.hits], "index_version": self.index_version}
 
 
 @dataclass

@@ -243,3 +243,28 @@ def test_reads_never_build(settings, fake, tmp_path):
     shutil.copy(_new_file(tmp_path), settings.index.corpus_dir / "jinshao.txt")  # by hand
     svc = QueryService.open(settings, progress=False)
     assert svc.index.path == built.path and "jinshao.txt" in svc.notice and "python -m assistant build" in svc.notice
+
+
+@pytest.mark.parametrize("name,stored", [("normal.txt", "normal.txt"), ("a\x01b\x7f.txt", "ab.txt"),
+                                         ("..\\..\\evil.txt", "evil.txt"), ("讲话 稿.txt", "讲话 稿.txt")])
+def test_safe_names(name, stored):
+    from assistant.corpus import safe_name
+
+    assert safe_name(name) == stored
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden.txt", "CON.txt", "nul", "lpt1.txt", "\x00\x01", "长" * 80 + ".txt"])
+def test_unsafe_names_refused(name):
+    from assistant.corpus import safe_name
+    from assistant.errors import IngestError
+
+    with pytest.raises(IngestError, match="rename it"):
+        safe_name(name)
+
+
+def test_an_uploaded_file_lands_under_the_corpus_with_a_clean_name(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    src = _new_file(tmp_path, name="jin\x1bshao\x07.txt")
+    rep = add_files(settings, fake, [src])
+    assert rep.changed == ["jinshao.txt"] and (settings.index.corpus_dir / "jinshao.txt").is_file()
+    assert not list(tmp_path.glob("*.txt"))  # nothing written outside the corpus folder

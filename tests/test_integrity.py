@@ -82,3 +82,18 @@ def test_build_after_damaged_cache_equals_clean_build(settings, fake, tmp_path):
     assert [p.to_dict() for p in rebuilt.passages] == [p.to_dict() for p in clean.passages]
     ids = np.arange(len(clean))
     assert np.array_equal(rebuilt.dense.vectors(ids), clean.dense.vectors(ids))
+
+
+def test_the_app_swaps_to_a_new_build_and_skips_a_damaged_one(settings, fake):
+    from assistant.service import QueryService
+
+    first = build(settings, fake, progress=False)
+    svc = QueryService(settings, fake, load(settings, fake))
+    assert svc.reload() is False  # already serving the current build
+    second = build(settings, fake, progress=False)  # as the CLI in another process would
+    assert svc.reload() is True and svc.index.version == second.version != first.version
+    assert svc.search("人大监督").index_version == second.version
+    third = build(settings, fake, progress=False)
+    _flip(third.path / "passages.jsonl")
+    assert svc.reload() is False and svc.index.version == second.version  # the damaged one is not served
+    assert svc.search("人大监督").hits

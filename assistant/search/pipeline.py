@@ -85,6 +85,7 @@ class Searcher:
 
     def run(self, state: QueryState) -> SearchResult:
         """Run the stages over ``state``; an abstaining verdict ends the query without hits."""
+        start, limit = time.perf_counter(), self.settings.web.request_timeout
         for stage in self.stages:
             t = time.perf_counter()
             stage(state)
@@ -92,11 +93,15 @@ class Searcher:
             state.timings[name] = state.timings.get(name, 0.0) + time.perf_counter() - t
             if state.verdict is not None and state.verdict.abstained:
                 break
+            if time.perf_counter() - start > limit:  # each stage is bounded; a stuck machine is not
+                raise QueryError(f"检索超时（超过 {limit:g} 秒），请稍后再试或缩短问题 "
+                                 f"(the search took over {limit:g} s: setting request_timeout)")
         v = state.verdict
         return SearchResult(query=state.text, hits=[] if v and v.abstained else state.hits,
                             abstained=bool(v and v.abstained), reason=v.reason if v else "",
                             support=v.support if v else None, mode=state.mode,
-                            evidence=v.evidence if v else {}, vector=state.vector, timings=state.timings)
+                            evidence=v.evidence if v else {}, vector=state.vector, timings=state.timings,
+                            index_version=self.index.version)
 
     # --- validation -----------------------------------------------------------------
     def clean(self, text: str, what: str) -> str:

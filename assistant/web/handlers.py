@@ -238,4 +238,4 @@ def _text(value) -> str:
 
 def _error_dict(query, mode, message: str) -> dict:
     return {"query": query, "mode": mode, "abstained": False, "reason": "", "support": None,
-            "evidence": {}, "hits": [], "error": message}
+            "evidence": {}, "hits": [], "index_version": None, "error": message}

@@ -57,6 +57,9 @@ def build_app(service: QueryService) -> gr.Blocks:
         gr.api(api.search, api_name="search")
         gr.api(api.similar, api_name="similar")
         gr.api(api.ask, api_name="ask")
+    web = service.settings.web
+    # searches run in parallel over the shared read-only index and model; changes take their own lock
+    demo.queue(default_concurrency_limit=web.concurrency, max_size=web.max_queue)
     return demo
 
 
