@@ -190,11 +190,13 @@ def test_followup_is_rewritten(page):
 
 
 def test_injected_markup_shows_as_text(page):
-    # the injected <script> paragraph shows as literal text, and nothing ran
+    # the injected <script> paragraph, and markup in the question itself, show as literal text;
+    # nothing ran
     needs("followup")
-    ask(page, "包含脚本标签的文字", 2)
+    ask(page, f"包含脚本标签的文字{IMG}", 2)
     third = page.locator("#chat .reply").nth(2)
     assert any(SCRIPT in t for t in third.locator(".card-text").all_inner_texts())
+    assert IMG in page.locator("#chat").inner_text()  # the question, as typed
     assert page.locator("#chat script").count() == 0
     assert page.locator("#chat img[src='x']").count() == 0
     DONE.add("markup")
@@ -236,6 +238,7 @@ def test_new_topic_brings_back_the_examples(page):
     # 新话题 clears the chat; the example questions come back and run when clicked
     page.get_by_role("tab", name="问答").click()
     page.get_by_role("button", name="新话题").click()
+    page.locator("#chat .reply").first.wait_for(state="detached")  # cleared before the example is clicked
     page.locator("#chat").get_by_text("6.25亿元").click()
     reply = page.locator("#chat .reply.done").first
     reply.wait_for()
