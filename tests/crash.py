@@ -52,16 +52,18 @@ _SNAPSHOT = threading.Lock()
 
 @dataclass(frozen=True)
 class Op:
-    """One write operation: its CLI words (``{in}`` stands for the incoming folder) and the
-    operation that undoes it."""
+    """One write operation: its CLI words (``{in}`` stands for the incoming folder), the
+    operation that undoes it, and whether it starts without an index (a first build)."""
 
     name: str
     argv: tuple[str, ...]
     inverse: str
+    fresh: bool = False
 
 
 OPS = {o.name: o for o in (
     Op("build", ("build", "--force"), "build"),
+    Op("build-new", ("build",), "build-new", fresh=True),
     Op("add1", ("add", "{in}/d.txt"), "remove1d"),
     Op("add2", ("add", "{in}/d.txt", "{in}/e.txt"), "remove2de"),
     Op("remove1", ("remove", "c.txt"), "add1c"),
@@ -73,6 +75,10 @@ INVERSES = {o.name: o for o in (
     Op("add1c", ("add", "{in}/c.txt"), "remove1"),
     Op("add2bc", ("add", "{in}/b.txt", "{in}/c.txt"), "remove2"),
 )}
+
+
+MISSING = "(no index)"
+"""The answers of a workspace without an index (before a first build)."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,13 @@ class Workspace:
     def argv(self, words: tuple[str, ...]) -> list[str]:
         return [sys.executable, "-m", "assistant", *(w.replace("{in}", str(self.incoming)) for w in words)]
 
-    def clone(self, dest: Path) -> "Workspace":
+    def clone(self, dest: Path, op: Op | None = None) -> "Workspace":
+        """A copy of this workspace, without its index (and caches) for a first-build ``op``."""
         shutil.copytree(self.root, dest, symlinks=True)
-        return Workspace(dest)
+        ws = Workspace(dest)
+        if op is not None and op.fresh:
+            shutil.rmtree(ws.index)
+        return ws
 
 
 @dataclass
@@ -170,8 +180,9 @@ def start(ws: Workspace, words: tuple[str, ...], kill_at: float | None = None) -
 def observe(ws: Workspace) -> State:
     """The state of ``ws``: its current index loaded (never built) and queried, and its corpus.
 
-    Raises whatever loading raises (a missing or broken index)."""
+    ``MISSING`` answers when there is no index at all; raises whatever else loading raises."""
     from assistant.embed import FakeEmbedder
+    from assistant.errors import IndexMissing
     from assistant.index import load
     from assistant.search import Searcher
 
@@ -179,7 +190,10 @@ def observe(ws: Workspace) -> State:
     corpus = corpus_files(ws)
     with _SNAPSHOT:  # one at a time: the harness's threads share this interpreter
         embedder = FakeEmbedder()
-        index = load(settings, embedder)
+        try:
+            index = load(settings, embedder)
+        except IndexMissing:
+            return State(MISSING, corpus)
         searcher = Searcher(index, embedder, settings)
         results = {q: [[h.passage.id, round(h.score, 4)] for h in searcher.search(q, k=TOP_K).hits]
                    for q in QUERIES}
@@ -211,7 +225,7 @@ def leftovers(ws: Workspace) -> list[str]:
         if d.name != ".lock" and d.resolve() != current:
             out.append(f"index/builds/{d.name}")
     for root, label in ((ws.index, "index"), (ws.corpus, "corpus")):
-        for p in sorted(root.rglob("*")):
+        for p in sorted(root.rglob("*")) if root.is_dir() else []:
             rel = p.relative_to(root)
             if rel.parts[0] == "builds":
                 continue
@@ -293,6 +307,8 @@ class RunResult:
 
 def describe(state: State) -> str:
     """The speeches the index lists and the corpus files, e.g. ``index a,b,c · corpus a,b``."""
+    if state.answers == MISSING:
+        return f"no index · corpus has {','.join(state.files())}"
     rows = json.loads(state.answers)["list"]
     return (f"index lists {','.join(sorted({r['source'] for r in rows}))} · "
             f"corpus has {','.join(state.files())}")
@@ -313,6 +329,8 @@ def judge(ws: Workspace, base: Baseline, res: RunResult) -> None:
         res.failures.append(Failure("load", f"{res.index} (corpus has {','.join(n for n, _ in corpus)})"))
         return
     res.index = _match(state.answers, base.before.answers, base.after.answers)
+    if res.index != "neither" and corpus == getattr(base, res.index).corpus:
+        res.corpus = res.index  # a build leaves the corpus alone: its before and after files agree
     if res.index == "neither":
         res.failures.append(Failure("neither", f"{describe(state)}; before: {describe(base.before)}; "
                                                f"after: {describe(base.after)}"))
@@ -331,17 +349,20 @@ def _disk(ws: Workspace) -> tuple:
 
 
 def read_check(ws: Workspace, res: RunResult) -> None:
-    """``python -m assistant search`` on what the kill left: it answers as the index loaded
-    here does and writes nothing (reads never build)."""
+    """``python -m assistant search`` on (a copy of) what the kill left: it answers as the
+    index loaded here does and writes nothing (reads never build; without an index it fails)."""
     try:
-        seen = json.loads(observe(ws).answers)["search"][QUERIES[0]]
+        answers = observe(ws).answers
     except Exception:  # noqa: BLE001 -- already reported by judge
-        seen = None
+        answers = None
+    seen = json.loads(answers)["search"][QUERIES[0]] if answers not in (None, MISSING) else None
     disk = _disk(ws)
     out = start(ws, ("search", QUERIES[0], "--json", "--k", str(TOP_K)))
     if _disk(ws) != disk:
         res.failures.append(Failure("read-wrote", f"`search` changed the index or corpus "
                                                   f"(current {disk[0]} -> {_disk(ws)[0]}): {out.last_log()}"))
+    if answers == MISSING:
+        return
     if out.returncode != 0:
         res.failures.append(Failure("read-failed", f"`search` exited {out.returncode}: {_tail(ws, out)}"))
         return
@@ -380,21 +401,24 @@ def follow_up(ws: Workspace, base: Baseline, res: RunResult) -> None:
 
 def crash_run(template: Workspace, base: Baseline, run: int, fraction: float, dest: Path) -> RunResult:
     """Copy the template, kill ``base.op`` at ``fraction`` of its duration, judge, follow up."""
-    ws = template.clone(dest)
+    ws = template.clone(dest, base.op)
     kill_at = fraction * base.seconds
     out = start(ws, base.op.argv, kill_at)
     res = RunResult(run, base.op.name, kill_at, fraction, out.killed, out.last_log())
     res.left_by_kill = leftovers(ws)
     judge(ws, base, res)
-    read_check(ws, res)
+    read = ws.clone(dest.with_name(dest.name + "-read"))  # the next operation sees what the kill left
+    read_check(read, res)
+    shutil.rmtree(read.root, ignore_errors=True)
     follow_up(ws, base, res)
     return res
 
 
-def measure(template: Workspace, op: Op, before: State, dest: Path) -> Baseline:
+def measure(template: Workspace, op: Op, dest: Path) -> Baseline:
     """Run ``op`` to completion on a copy: its duration and the after state; its inverse must
     then give the before state back (else the harness, not the index, is wrong)."""
-    ws = template.clone(dest)
+    ws = template.clone(dest, op)
+    before = observe(ws)
     out = start(ws, op.argv)
     if out.returncode != 0:
         raise RuntimeError(f"{op.name} failed on a fresh copy ({out.returncode}): {out.stderr[-2000:]}")
@@ -458,6 +482,12 @@ class Report:
         for name, fig in self.per_op.items():
             out.append(f"  {name:8} {fig.survived:3}/{fig.runs:<3} (killed while running: {fig.killed}; "
                        f"duration {self.durations.get(name, 0):.2f}s; `{' '.join(OPS[name].argv)}`)")
+        kinds: dict[str, int] = {}
+        for res in self.failures:
+            for kind in dict.fromkeys(f.kind for f in res.failures):
+                kinds[kind] = kinds.get(kind, 0) + 1
+        if kinds:
+            out.append("  failed runs by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
         for res in self.failures:
             out.append("FAILED " + res.summary())
             out += [f"    {f.kind}: {f.detail}" for f in res.failures]
@@ -480,9 +510,8 @@ def harness(runs: int = 30, seed: int | None = None, workers: int = 2, ops: list
     (log or (lambda s: None))(f"crash harness: seed {seed}, {runs} runs of {', '.join(names)} in {root}")
     try:
         template = make_template(root / "template")
-        before = observe(template)
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            bases = dict(zip(names, pool.map(lambda n: measure(template, OPS[n], before, root / f"measure-{n}"),
+            bases = dict(zip(names, pool.map(lambda n: measure(template, OPS[n], root / f"measure-{n}"),
                                              names)))
             report.durations = {n: round(b.seconds, 3) for n, b in bases.items()}
             rng = random.Random(seed)

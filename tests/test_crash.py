@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.crash import OPS, RunResult, harness, judge, make_template, measure, observe
+from tests.crash import OPS, RunResult, harness, judge, make_template, measure
 
 RUNS = int(os.environ.get("ASSISTANT_CRASH_RUNS", 30))
 SEED = int(os.environ["ASSISTANT_CRASH_SEED"]) if os.environ.get("ASSISTANT_CRASH_SEED") else None
@@ -24,10 +24,10 @@ def test_kills_are_survived(tmp_path):
 
 
 def test_the_harness_sees_a_state_in_between(tmp_path):
-    """The checks themselves: a finished add passes, a corpus changed under an old index and
-    a current link to an unfinished build do not."""
+    """The checks themselves: a corpus changed under the old index, and a current link to
+    an unfinished build, are failures."""
     template = make_template(tmp_path / "template")
-    base = measure(template, OPS["add1"], observe(template), tmp_path / "measure")
+    base = measure(template, OPS["add1"], tmp_path / "measure")
 
     half = template.clone(tmp_path / "half")
     shutil.copy(half.incoming / "d.txt", half.corpus / "d.txt")  # copied in, index not switched
@@ -36,8 +36,9 @@ def test_the_harness_sees_a_state_in_between(tmp_path):
     assert (res.index, res.corpus) == ("before", "after")
     assert [f.kind for f in res.failures] == ["in-between"]
 
-    broken = template.clone(tmp_path / "broken")
-    (broken.index / "builds" / "x.partial").mkdir()
+    broken = template.clone(tmp_path / "broken")  # current names a build without its passages
+    shutil.copytree((broken.index / "current").resolve(), broken.index / "builds" / "x.partial")
+    (broken.index / "builds" / "x.partial" / "passages.jsonl").unlink()
     (broken.index / "current").unlink()
     (broken.index / "current").symlink_to("builds/x.partial")
     res = RunResult(0, "add1", 0.0, 0.0, True, "")
