@@ -6,8 +6,10 @@ drawn uniformly within the operation's measured duration. Then:
 
 1. the index loads (``assistant.index.load``: nothing is built) and answers a fixed set of
    queries exactly as before the operation or as after it, never in between, and the
-   corpus folder's files are those of that same state;
-2. the next operation succeeds without manual cleanup and gives its expected state: the
+   corpus folder's files are those of that same state (before a first build: no index);
+2. ``python -m assistant search`` on a copy of what the kill left answers the same and
+   writes nothing (reads never build);
+3. the next operation succeeds without manual cleanup and gives its expected state: the
    interrupted operation again when the kill left the "before" state (or something else),
    its inverse (add <-> remove) when the operation had already taken effect.
 
@@ -298,6 +300,11 @@ class RunResult:
     def survived(self) -> bool:
         return not self.failures
 
+    @property
+    def state_survived(self) -> bool:
+        """Survived the issue's checks (state after the kill, next operation) if not the read's."""
+        return all(f.kind.startswith("read-") for f in self.failures)
+
     def summary(self) -> str:
         head = (f"run {self.run} {self.op}: killed at {self.kill_at:.3f}s ({self.fraction:.0%})"
                 if self.killed else f"run {self.run} {self.op}: finished before the kill at {self.kill_at:.3f}s")
@@ -436,11 +443,13 @@ def measure(template: Workspace, op: Op, dest: Path) -> Baseline:
 
 @dataclass
 class OpFigure:
-    """Kills survived / runs for one operation (``killed``: runs whose process was still running)."""
+    """Kills survived / runs for one operation (``killed``: runs whose process was still
+    running; ``state_survived``: survived when the CLI read's checks are left out)."""
 
     runs: int = 0
     survived: int = 0
     killed: int = 0
+    state_survived: int = 0
 
 
 @dataclass
@@ -462,6 +471,7 @@ class Report:
         fig.runs += 1
         fig.killed += res.killed
         fig.survived += res.survived
+        fig.state_survived += res.state_survived
         self.runs += 1
         self.survived += res.survived
         if not res.survived:
@@ -480,8 +490,9 @@ class Report:
         out = [f"crash harness, seed {self.seed}: kills survived / runs = {self.survived}/{self.runs} "
                f"({self.seconds:.0f}s)"]
         for name, fig in self.per_op.items():
-            out.append(f"  {name:8} {fig.survived:3}/{fig.runs:<3} (killed while running: {fig.killed}; "
-                       f"duration {self.durations.get(name, 0):.2f}s; `{' '.join(OPS[name].argv)}`)")
+            out.append(f"  {name:9} {fig.survived:3}/{fig.runs:<3} (without the read checks {fig.state_survived}/"
+                       f"{fig.runs}; killed while running {fig.killed}; duration "
+                       f"{self.durations.get(name, 0):.2f}s; `{' '.join(OPS[name].argv)}`)")
         kinds: dict[str, int] = {}
         for res in self.failures:
             for kind in dict.fromkeys(f.kind for f in res.failures):
@@ -499,10 +510,12 @@ class Report:
 
 
 def harness(runs: int = 30, seed: int | None = None, workers: int = 2, ops: list[str] | None = None,
-            root: Path | None = None, keep: bool = False, log=None) -> Report:
-    """``runs`` kills, the operations in turn, at uniformly random moments drawn from ``seed``.
+            root: Path | None = None, keep: bool = False, at: float | None = None, log=None) -> Report:
+    """``runs`` kills, the operations in turn, at uniformly random moments drawn from ``seed``
+    (or all at the fraction ``at`` of each operation's duration, to reproduce one moment).
 
     ``keep`` keeps the workspaces of failed runs (under ``root``, a temp folder by default)."""
+    _check_import()
     seed = random.SystemRandom().randrange(2 ** 32) if seed is None else seed
     names = ops or list(OPS)
     report, t0 = Report(seed), time.perf_counter()
@@ -515,7 +528,7 @@ def harness(runs: int = 30, seed: int | None = None, workers: int = 2, ops: list
                                              names)))
             report.durations = {n: round(b.seconds, 3) for n, b in bases.items()}
             rng = random.Random(seed)
-            plan = [(i, names[i % len(names)], rng.random()) for i in range(runs)]
+            plan = [(i, names[i % len(names)], rng.random() if at is None else at) for i in range(runs)]
 
             def one(item):
                 i, name, fraction = item
@@ -534,6 +547,16 @@ def harness(runs: int = 30, seed: int | None = None, workers: int = 2, ops: list
             shutil.rmtree(root, ignore_errors=True)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _check_import() -> None:
+    """The harness checks in this process what the CLI processes (run from ``REPO``) wrote:
+    both must be the same ``assistant``."""
+    import assistant
+
+    if Path(assistant.__file__).resolve().parent != REPO / "assistant":
+        raise RuntimeError(f"assistant is imported from {assistant.__file__}, not {REPO}: "
+                           f"run with PYTHONPATH={REPO}")
 
 
 def run(runs: int = 30, seed: int | None = None, **options) -> dict:
