@@ -157,13 +157,17 @@ class Outcome:
         return lines[-1] if lines else "(nothing logged yet)"
 
 
-def start(ws: Workspace, words: tuple[str, ...], kill_at: float | None = None) -> Outcome:
+def start(ws: Workspace, words: tuple[str, ...], kill_at: float | None = None, point: int | None = None) -> Outcome:
     """Run ``python -m assistant WORDS`` on ``ws``; with ``kill_at``, SIGKILL its process
-    group that many seconds after it started (unless it has finished)."""
+    group that many seconds after it started (unless it has finished); with ``point``, it
+    kills itself just before its ``point``-th file-system change (``tests.crash_point``)."""
     stem = ws.root / f".cli.{threading.get_ident()}.{time.monotonic_ns()}"
+    argv = ws.argv(words)
+    if point is not None:
+        argv[1:3] = ["-m", "tests.crash_point", str(point)]
     with open(f"{stem}.out", "wb") as out, open(f"{stem}.err", "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(ws.argv(words), cwd=ws.root, env=ws.env(), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, cwd=ws.root, env=ws.env(), stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err, start_new_session=True)
         killed = False
         try:
@@ -172,6 +176,7 @@ def start(ws: Workspace, words: tuple[str, ...], kill_at: float | None = None) -
             killed = kill_at is not None
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        killed = killed or (point is not None and proc.returncode == -signal.SIGKILL)
         seconds = time.perf_counter() - t0
     texts = [Path(f"{stem}.{x}").read_text("utf-8", errors="replace") for x in ("out", "err")]
     for x in ("out", "err"):
@@ -259,6 +264,17 @@ class Baseline:
     before: State
     after: State
     seconds: float
+    points: int = 0
+    """Its file-system changes (counted in ``points`` mode only)."""
+
+
+@dataclass(frozen=True)
+class Kill:
+    """When a run kills its operation: at ``fraction`` of its measured duration, or (with
+    ``point``) just before its ``point``-th file-system change."""
+
+    fraction: float = 0.0
+    point: int | None = None
 
 
 @dataclass
@@ -287,6 +303,9 @@ class RunResult:
     killed: bool
     """False when the process had already finished at ``kill_at``."""
     last_log: str
+    point: int | None = None
+    """The file-system change the process was killed before (``points`` mode)."""
+    points: int = 0
     index: str = ""
     """The state the index answered as: before, after, neither, or the load error."""
     corpus: str = ""
@@ -306,8 +325,9 @@ class RunResult:
         return all(f.kind.startswith("read-") for f in self.failures)
 
     def summary(self) -> str:
-        head = (f"run {self.run} {self.op}: killed at {self.kill_at:.3f}s ({self.fraction:.0%})"
-                if self.killed else f"run {self.run} {self.op}: finished before the kill at {self.kill_at:.3f}s")
+        head = (f"run {self.run} {self.op}: killed before change {self.point}/{self.points}" if self.point else
+                f"run {self.run} {self.op}: killed at {self.kill_at:.3f}s ({self.fraction:.0%})" if self.killed else
+                f"run {self.run} {self.op}: finished before the kill at {self.kill_at:.3f}s")
         return (f"{head}; last log: {self.last_log!r}; index={self.index} corpus={self.corpus}; "
                 f"next: {self.next_op}")
 
@@ -406,12 +426,15 @@ def follow_up(ws: Workspace, base: Baseline, res: RunResult) -> None:
     res.left_after_next = leftovers(ws)
 
 
-def crash_run(template: Workspace, base: Baseline, run: int, fraction: float, dest: Path) -> RunResult:
-    """Copy the template, kill ``base.op`` at ``fraction`` of its duration, judge, follow up."""
+def crash_run(template: Workspace, base: Baseline, run: int, kill: Kill, dest: Path) -> RunResult:
+    """Copy the template, kill ``base.op`` as ``kill`` says, judge, follow up."""
     ws = template.clone(dest, base.op)
-    kill_at = fraction * base.seconds
-    out = start(ws, base.op.argv, kill_at)
-    res = RunResult(run, base.op.name, kill_at, fraction, out.killed, out.last_log())
+    kill_at = kill.fraction * base.seconds
+    if kill.point is None:
+        out = start(ws, base.op.argv, kill_at)
+    else:
+        out = start(ws, base.op.argv, point=kill.point)
+    res = RunResult(run, base.op.name, kill_at, kill.fraction, out.killed, out.last_log(), kill.point, base.points)
     res.left_by_kill = leftovers(ws)
     judge(ws, base, res)
     read = ws.clone(dest.with_name(dest.name + "-read"))  # the next operation sees what the kill left
@@ -421,15 +444,22 @@ def crash_run(template: Workspace, base: Baseline, run: int, fraction: float, de
     return res
 
 
-def measure(template: Workspace, op: Op, dest: Path) -> Baseline:
+def measure(template: Workspace, op: Op, dest: Path, points: bool = False) -> Baseline:
     """Run ``op`` to completion on a copy: its duration and the after state; its inverse must
-    then give the before state back (else the harness, not the index, is wrong)."""
+    then give the before state back (else the harness, not the index, is wrong). With
+    ``points``, also count its file-system changes (on another copy)."""
+    if points:
+        counted = start(template.clone(dest.with_name(dest.name + "-points"), op), op.argv, point=0)
+        shutil.rmtree(dest.with_name(dest.name + "-points"), ignore_errors=True)
+        last = counted.stderr.strip().splitlines()[-1]
+        if counted.returncode != 0 or not last.startswith("crash points: "):
+            raise RuntimeError(f"counting {op.name}'s changes failed: {counted.stderr[-2000:]}")
     ws = template.clone(dest, op)
     before = observe(ws)
     out = start(ws, op.argv)
     if out.returncode != 0:
         raise RuntimeError(f"{op.name} failed on a fresh copy ({out.returncode}): {out.stderr[-2000:]}")
-    base = Baseline(op, before, observe(ws), out.seconds)
+    base = Baseline(op, before, observe(ws), out.seconds, int(last.split()[-1]) if points else 0)
     if op.inverse != op.name:
         back = start(ws, INVERSES[op.inverse].argv)
         if back.returncode != 0 or observe(ws) != before:
@@ -463,7 +493,7 @@ class Report:
     durations: dict[str, float] = field(default_factory=dict)
     failures: list[RunResult] = field(default_factory=list)
     litter: list[RunResult] = field(default_factory=list)
-    """Runs that survived but left files behind after the next operation."""
+    """Runs after whose next operation files were left behind (not counted as failures)."""
     seconds: float = 0.0
 
     def add(self, res: RunResult) -> None:
@@ -476,14 +506,16 @@ class Report:
         self.survived += res.survived
         if not res.survived:
             self.failures.append(res)
-        elif res.left_after_next:
+        if res.left_after_next:
             self.litter.append(res)
 
     def to_dict(self) -> dict:
         return {"runs": self.runs, "survived": self.survived, "seed": self.seed,
                 "per_op": {k: asdict(v) for k, v in self.per_op.items()},
                 "durations": self.durations, "seconds": round(self.seconds, 1),
-                "failures": [asdict(r) for r in self.failures], "litter": [asdict(r) for r in self.litter]}
+                "failures": [asdict(r) for r in self.failures],
+                "litter": [{"run": r.run, "op": r.op, "point": r.point, "last_log": r.last_log,
+                            "left_after_next": r.left_after_next} for r in self.litter]}
 
     def lines(self) -> list[str]:
         """The figure per operation, then one paragraph per failed run."""
@@ -505,14 +537,18 @@ class Report:
             if res.left_by_kill:
                 out.append(f"    left by the kill: {res.left_by_kill}")
         for res in self.litter:
-            out.append(f"litter after run {res.run} {res.op} and `{res.next_op}`: {res.left_after_next}")
+            where = f"killed before change {res.point}" if res.point else f"killed at {res.fraction:.0%}"
+            out.append(f"litter after run {res.run} {res.op} ({where}: {res.last_log!r}) and `{res.next_op}`: "
+                       f"{res.left_after_next}")
         return out
 
 
 def harness(runs: int = 30, seed: int | None = None, workers: int = 2, ops: list[str] | None = None,
-            root: Path | None = None, keep: bool = False, at: float | None = None, log=None) -> Report:
+            root: Path | None = None, keep: bool = False, at: float | None = None, points: bool = False,
+            log=None) -> Report:
     """``runs`` kills, the operations in turn, at uniformly random moments drawn from ``seed``
     (or all at the fraction ``at`` of each operation's duration, to reproduce one moment).
+    With ``points``, instead one kill before each file-system change of each operation.
 
     ``keep`` keeps the workspaces of failed runs (under ``root``, a temp folder by default)."""
     _check_import()
@@ -520,33 +556,45 @@ def harness(runs: int = 30, seed: int | None = None, workers: int = 2, ops: list
     names = ops or list(OPS)
     report, t0 = Report(seed), time.perf_counter()
     root = Path(root or tempfile.mkdtemp(prefix="crash-"))
-    (log or (lambda s: None))(f"crash harness: seed {seed}, {runs} runs of {', '.join(names)} in {root}")
+    say = log or (lambda s: None)
+    say(f"crash harness: seed {seed}, {'every change' if points else f'{runs} runs'} of {', '.join(names)} in {root}")
     try:
         template = make_template(root / "template")
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            bases = dict(zip(names, pool.map(lambda n: measure(template, OPS[n], root / f"measure-{n}"),
+            bases = dict(zip(names, pool.map(lambda n: measure(template, OPS[n], root / f"measure-{n}", points),
                                              names)))
             report.durations = {n: round(b.seconds, 3) for n, b in bases.items()}
-            rng = random.Random(seed)
-            plan = [(i, names[i % len(names)], rng.random() if at is None else at) for i in range(runs)]
+            plan = _plan(bases, names, runs, seed, at, points)
 
-            def one(item):
-                i, name, fraction = item
+            def one(item: tuple[int, str, Kill]) -> RunResult:
+                i, name, kill = item
                 dest = root / f"run-{i:04d}-{name}"
-                res = crash_run(template, bases[name], i, fraction, dest)
+                res = crash_run(template, bases[name], i, kill, dest)
                 if res.survived or not keep:
                     shutil.rmtree(dest, ignore_errors=True)
                 return res
 
             for res in pool.map(one, plan):
                 report.add(res)
-                if log and not res.survived:
-                    log("FAILED " + res.summary())
+                if not res.survived:
+                    say("FAILED " + res.summary())
     finally:
         if not (keep and report.failures):
             shutil.rmtree(root, ignore_errors=True)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _plan(bases: dict[str, Baseline], names: list[str], runs: int, seed: int, at: float | None,
+          points: bool) -> list[tuple[int, str, Kill]]:
+    """(run number, operation, kill) of every run: the operations in turn at random moments,
+    or each operation before each of its changes."""
+    if points:
+        kills = [(name, Kill(point=n)) for name in names for n in range(1, bases[name].points + 1)]
+    else:
+        rng = random.Random(seed)
+        kills = [(names[i % len(names)], Kill(rng.random() if at is None else at)) for i in range(runs)]
+    return [(i, name, kill) for i, (name, kill) in enumerate(kills)]
 
 
 def _check_import() -> None:

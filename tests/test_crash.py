@@ -6,10 +6,11 @@ seed (default random; it is in the failure message). See tests/crash.py.
 """
 import os
 import shutil
+import signal
 
 import pytest
 
-from tests.crash import OPS, RunResult, harness, judge, make_template, measure
+from tests.crash import OPS, RunResult, harness, judge, make_template, measure, start
 
 RUNS = int(os.environ.get("ASSISTANT_CRASH_RUNS", 30))
 SEED = int(os.environ["ASSISTANT_CRASH_SEED"]) if os.environ.get("ASSISTANT_CRASH_SEED") else None
@@ -44,3 +45,14 @@ def test_the_harness_sees_a_state_in_between(tmp_path):
     res = RunResult(0, "add1", 0.0, 0.0, True, "")
     judge(broken, base, res)
     assert [f.kind for f in res.failures] == ["load"] and res.index.startswith("load error")
+
+
+def test_a_crash_point_kills_before_that_change(tmp_path):
+    """``tests.crash_point`` counts an operation's file-system changes and dies before the one asked for."""
+    template = make_template(tmp_path / "template")
+    base = measure(template, OPS["remove1"], tmp_path / "measure", points=True)
+    assert base.points > 5
+    ws = template.clone(tmp_path / "last")
+    out = start(ws, OPS["remove1"].argv, point=base.points)
+    assert out.killed and out.returncode == -signal.SIGKILL
+    assert out.last_log().startswith(f"crash point {base.points}: before ")
