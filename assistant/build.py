@@ -290,9 +290,14 @@ def _switch_current(root: Path, target: Path) -> None:
 
 
 def _prune(root: Path, keep: Path) -> None:
+    """Drop older builds and what killed writers left (a half-made symlink, cache temp files):
+    the caller holds the lock, so no other writer is using them."""
     for d in (root / "builds").iterdir():
         if d.is_dir() and d != keep:
             shutil.rmtree(d, ignore_errors=True)
+    litter = [*root.glob(".current.*"), *(root / "cache").glob("*.tmp"), *(root / "cache").glob("*.tmp.npz")]
+    for f in litter:
+        f.unlink(missing_ok=True)
 
 
 def _versions() -> dict:

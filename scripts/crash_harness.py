@@ -16,8 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from tests.crash import OPS, harness, run  # noqa: E402,F401 (run: for scripts/reliability.py)
 
 

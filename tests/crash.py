@@ -187,13 +187,17 @@ def start(ws: Workspace, words: tuple[str, ...], kill_at: float | None = None, p
 def observe(ws: Workspace) -> State:
     """The state of ``ws``: its current index loaded (never built) and queried, and its corpus.
 
+    Loading is what every entry point does (``QueryService.open``, add, remove): first
+    ``recover`` (finish or discard a change a kill left staged: moves only), then ``load``.
     ``MISSING`` answers when there is no index at all; raises whatever else loading raises."""
+    from assistant.corpus import recover
     from assistant.embed import FakeEmbedder
     from assistant.errors import IndexMissing
     from assistant.index import load
     from assistant.search import Searcher
 
     settings = ws.settings()
+    recover(settings, wait=False)
     corpus = corpus_files(ws)
     with _SNAPSHOT:  # one at a time: the harness's threads share this interpreter
         embedder = FakeEmbedder()

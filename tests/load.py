@@ -178,3 +178,16 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def single_client(url: str, requests: int = 40) -> float:
+    """Median seconds of ``requests`` /search calls from one client alone (the baseline)."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    took = []
+    for n in range(requests):
+        t = time.perf_counter()
+        client.predict(QUERIES[n % len(QUERIES)], 5, None, api_name="/search")
+        took.append(time.perf_counter() - t)
+    return float(np.median(took))
