@@ -39,6 +39,16 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _userdict() -> tuple[str, ...]:
+    return tuple(line.split()[0] for line in (DATA / "userdict.txt").read_text("utf-8").splitlines() if line.split())
+
+
+def userdict_words() -> list[str]:
+    """The words of the project dictionary (for an analyzer elsewhere, e.g. Milvus's jieba)."""
+    return list(_userdict())
+
+
 def to_simplified(text: str) -> str:
     """Fold traditional characters to simplified (no-op without opencc)."""
     cc = _t2s()
