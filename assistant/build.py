@@ -31,7 +31,7 @@ from .lock import index_lock
 from .settings import Settings
 from .store import new_lexical_store, new_vector_store
 from .text import sentences
-from .tokenize import Tokenizer, quoted_terms, stopwords, userdict_words
+from .tokenize import Tokenizer, quoted_terms, stopwords, symbols, userdict_words
 from .types import Document, Passage, StoreKind
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,9 @@ def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, pr
     sents = new_vector_store(s.store, embedder.dim, len(sent_vectors), s.ann_threshold, nprobe, place("sentences"))
     dense.add(np.arange(len(passages)), vectors)
     sents.add(np.arange(len(sent_owner)), sent_vectors)
-    lexical = new_lexical_store(s.store, place("bm25"), _analyzer(s.store, tokenizer))
-    lexical.add(np.arange(len(passages)), tokens, [lexical_text(p) for p in passages])
+    texts = [lexical_text(p) for p in passages]
+    lexical = new_lexical_store(s.store, place("bm25"), _analyzer(s.store, tokenizer, texts))
+    lexical.add(np.arange(len(passages)), tokens, texts)
     manifest = {"model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                           "max_tokens": embedder.max_tokens, "query_fingerprint": embedder.query_fingerprint},
                 "params": build_params(settings), "versions": _versions(), "assistant": __version__}
@@ -130,13 +131,14 @@ def _milvus_place(settings: Settings, build_id: str):
                          "collection": collection_name(build_id, name)}
 
 
-def _analyzer(kind: str, tokenizer: Tokenizer) -> dict | None:
-    """Milvus's jieba analyzer with this tokenizer's dictionary and stopwords (Milvus only)."""
+def _analyzer(kind: str, tokenizer: Tokenizer, texts: list[str]) -> dict | None:
+    """Milvus's jieba analyzer with this tokenizer's dictionary and stopwords, and the texts'
+    punctuation and symbols as stopwords too (Milvus only)."""
     if kind != StoreKind.MILVUS:
         return None
     from .store.milvus import analyzer_params
 
-    return analyzer_params(userdict_words() + tokenizer.extra_words, stopwords())
+    return analyzer_params(userdict_words() + tokenizer.extra_words, stopwords() | symbols(texts))
 
 
 def _new_build_id() -> str:

@@ -49,6 +49,12 @@ def userdict_words() -> list[str]:
     return list(_userdict())
 
 
+def symbols(texts: Iterable[str]) -> set[str]:
+    """The characters of ``texts`` that are no part of a word (punctuation, symbols, spaces):
+    this tokenizer drops a token made of them; an analyzer elsewhere needs them as stopwords."""
+    return {c for t in texts for c in set(t) if not _WORDLIKE.match(c)}
+
+
 def to_simplified(text: str) -> str:
     """Fold traditional characters to simplified (no-op without opencc)."""
     cc = _t2s()

@@ -28,8 +28,9 @@ INSTALL_HINT = "pip install -r requirements-milvus.txt"
 TOPK = 16384  # Milvus's largest limit for one search or query
 _BATCH = 1000  # rows per insert: ~1.5 MB of 384-d vectors, far below gRPC's message limit
 _MAX_TEXT = 65535  # bytes in a VARCHAR
-# jieba emits every punctuation mark as a token; Milvus's stop filter drops them with the stopwords
-_PUNCT = "，。、；：？！“”‘’（）《》〈〉【】「」『』—…·～,.;:?!\"'()[]{}<>-_/\\|@#$%^&*+=~`"
+# jieba emits every punctuation mark (and space) as a token; Milvus's stop filter drops these
+# with the stopwords, and the caller adds the corpus's other symbols
+_PUNCT = "，。、；：？！“”‘’（）《》〈〉【】「」『』—…·～,.;:?!\"'()[]{}<>-/\\|@#$%^&*+=~`×％ \t\n\r\u3000"
 
 _clients: dict[tuple[str, str], object] = {}
 _clients_lock = threading.Lock()
