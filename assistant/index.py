@@ -6,6 +6,8 @@ Layout under ``index_dir``::
     cache/…             content-addressed caches (chunks, embeddings, tokens; see assistant.cache)
     builds/<id>/        one complete build: manifest.json, passages.jsonl, groups.json,
                         passages.faiss, sentences.faiss, sentence_owner.npy, bm25/
+                        (Milvus: the collections assistant_<id>_* instead of the
+                        .faiss files, bm25.ids.npy and bm25.df.json instead of bm25/)
     current -> builds/<id>   switched with an atomic symlink replace
 
 Building is ``assistant.build``; adding and removing files is ``assistant.corpus``.
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .embed import Embedder
-from .errors import IndexError_, IndexMismatch, IndexMissing, IngestError
+from .errors import AssistantError, IndexError_, IndexMismatch, IndexMissing, IngestError
 from .ingest import corpus_files, file_hash
 from .settings import Settings
 from .columns import MetadataColumns, PhraseIndex
@@ -227,7 +229,9 @@ def build_params(settings: Settings) -> dict:
             "sentence_weight": s.sentence_weight, "store": str(s.store), "null_sample": s.null_sample,
             "ann_threshold": s.ann_threshold, "max_file_mb": s.max_file_mb,
             "max_passages_per_document": s.max_passages_per_document,
-            "lexicon": lexicon[:16]}
+            "lexicon": lexicon[:16],
+            # only a Milvus build has one, so switching it on does not make FAISS builds stale
+            **({"milvus_uri": s.milvus_address} if s.store == "milvus" else {})}
 
 
 def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> str | None:
@@ -334,15 +338,15 @@ def _check_manifest(manifest: dict | None, settings: Settings, embedder: Embedde
     return manifest
 
 
-def _read_parts(base: Path, manifest: dict) -> dict:
+def _read_parts(base: Path, manifest: dict, token: str | None = None) -> dict:
     stores = manifest["stores"]
     return {
         "passages": [Passage.from_dict(json.loads(line))
                      for line in (base / "passages.jsonl").read_text("utf-8").splitlines() if line.strip()],
-        "dense": open_vector_store(base, "passages", stores["passages"]),
-        "sentences": open_vector_store(base, "sentences", stores["sentences"]),
+        "dense": open_vector_store(base, "passages", stores["passages"], token),
+        "sentences": open_vector_store(base, "sentences", stores["sentences"], token),
         "sentence_owner": np.load(base / "sentence_owner.npy", allow_pickle=False),
-        "lexical": open_lexical_store(base, "bm25", stores["lexical"]),
+        "lexical": open_lexical_store(base, "bm25", stores["lexical"], token),
         "terms": json.loads((base / "terms.json").read_text("utf-8")),
         "null_sample": np.load(base / "null_sample.npy", allow_pickle=False),
         "groups": json.loads((base / "groups.json").read_text("utf-8")),
@@ -400,7 +404,9 @@ def _load_build(settings: Settings, name: str | None, embedder: Embedder | None,
                                check_corpus)
     verify(base, manifest)
     try:
-        parts = _read_parts(base, manifest)
+        parts = _read_parts(base, manifest, settings.index.milvus_token)
+    except AssistantError:
+        raise
     except Exception as e:
         raise IndexError_(f"the index in {settings.index.index_dir} is corrupt ({type(e).__name__}: {e}); "
                           f"{REBUILD_HINT}") from e

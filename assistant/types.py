@@ -51,6 +51,7 @@ class StoreKind(StrEnum):
 
     FAISS = "faiss"
     MEMORY = "memory"
+    MILVUS = "milvus"
 
 
 @dataclass

@@ -140,7 +140,7 @@ class Searcher:
             return set()
         ix = self.index
         cands = set(ix.phrase_index().containing(text))
-        cands.update(ix.lexical.search(ix.tokenizer(text), 50).row(0).tolist())
+        cands.update(ix.lexical.search(ix.tokenizer(text), 50, text=text).row(0).tolist())
         cands.update(ix.dense.search(vector.reshape(1, -1), 50).row(0).tolist())
         hits = sorted(i for i in cands if len(s := squash(ix.passages[i].text)) >= 8 and (s in sq or sq in s))
         if not hits:
