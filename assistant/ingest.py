@@ -84,18 +84,20 @@ def clean_lines(text: str) -> tuple[list[str], dict]:
 
 def _join_broken(lines: list[str]) -> list[str]:
     """Join a long line that stops mid-sentence with the line that continues it."""
-    out: list[str] = []
+    out: list[list[str]] = []  # the pieces of each joined line: joining onto a growing string is quadratic
+    length = 0  # of out[-1]'s text
     for line in lines:
         if out:
-            prev = out[-1]
             # headings are short and end without punctuation; body lines broken by the
             # scraper are long. 40 chars separates the two in practice.
-            if (len(prev) > 40 and prev[-1] not in SENTENCE_END and not HEADING_START.match(line)
+            if (length > 40 and out[-1][-1][-1] not in SENTENCE_END and not HEADING_START.match(line)
                     and _MULTI_MARKER.match(line) is None):
-                out[-1] = prev + line
+                out[-1].append(line)
+                length += len(line)
                 continue
-        out.append(line)
-    return out
+        out.append([line])
+        length = len(line)
+    return ["".join(pieces) for pieces in out]
 
 
 def split_documents(lines: list[str], meta: dict, source: str) -> list[Document]:

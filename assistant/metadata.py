@@ -338,6 +338,7 @@ def places_in(title: str, paragraphs: list[str], limit_chars: int = 50000) -> li
     for t in texts:
         if used >= limit_chars:
             break
+        t = t[:limit_chars - used]  # a single 10 MB paragraph is cut too: POS tagging is slow
         used += len(t)
         for c in _place_candidates(unicodedata.normalize("NFKC", t)):
             counts[c] += 1

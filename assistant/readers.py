@@ -17,6 +17,7 @@ import io
 import logging
 import re
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,17 @@ def _han_count(s: str) -> int:
     return len(_HAN_RE.findall(s))
 
 
+def _joint(tail: str, b: str) -> tuple[int, str]:
+    """How ``b`` continues a text ending in ``tail`` (its last two characters):
+    (characters to drop from the text's end, separator)."""
+    if (tail.endswith("-") and len(tail) >= 2 and tail[-2].isascii() and tail[-2].isalpha()
+            and b[0].isascii() and b[0].isalpha()):
+        return 1, ""
+    if _LATIN_DIGIT.match(tail[-1]) and _LATIN_DIGIT.match(b[0]):
+        return 0, " "
+    return 0, ""
+
+
 def join_wrapped(a: str, b: str) -> str:
     """Join two pieces of one paragraph that a layout broke apart.
 
@@ -89,12 +101,32 @@ def join_wrapped(a: str, b: str) -> str:
         return b
     if not b:
         return a
-    if (a.endswith("-") and len(a) >= 2 and a[-2].isascii() and a[-2].isalpha()
-            and b[0].isascii() and b[0].isalpha()):
-        return a[:-1] + b
-    if _LATIN_DIGIT.match(a[-1]) and _LATIN_DIGIT.match(b[0]):
-        return a + " " + b
-    return a + b
+    drop, sep = _joint(a[-2:], b)
+    return a[:len(a) - drop] + sep + b
+
+
+class Wrapped:
+    """Pieces of one paragraph joined as repeated ``join_wrapped`` would, in linear time:
+    joining onto the growing text copies it each time, quadratic for a paragraph of
+    thousands of lines."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.tail = ""
+        """The joined text's last two characters."""
+
+    def add(self, b: str) -> None:
+        if not b:
+            return
+        drop, sep = _joint(self.tail, b) if self.tail else (0, "")
+        if drop:
+            self.parts[-1] = self.parts[-1][:-drop]
+        self.parts.append(sep + b)
+        self.tail = (self.tail[:len(self.tail) - drop] + sep + b)[-2:]
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 # --- sniffing -------------------------------------------------------------------------------
@@ -117,11 +149,15 @@ _LEADING_MARKUP_NOISE = re.compile(r"^(?:\s|<\?xml[^>]*\?>|<!--.*?-->)*", re.S)
 def _zip_kind(name: str, suffix: str, data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
+            _check_unzipped_size(name, z)
             names = set(z.namelist())
             ctypes = z.read("[Content_Types].xml").decode("utf-8", "replace") \
                 if "[Content_Types].xml" in names else ""
             mimetype = z.read("mimetype").decode("ascii", "replace") if "mimetype" in names else ""
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, KeyError):
+    # a damaged entry fails in zlib/bz2/lzma (zlib.error, EOFError), an unknown compression
+    # method with NotImplementedError, an encrypted one with RuntimeError
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, KeyError, EOFError,
+            zlib.error, NotImplementedError, RuntimeError):
         if suffix == ".docx":
             raise IngestError(f"{name}: not a valid Word file (corrupt or not .docx)") from None
         raise IngestError(f"{name}: a damaged ZIP archive; unsupported or binary file") from None
@@ -138,6 +174,18 @@ def _zip_kind(name: str, suffix: str, data: bytes) -> str:
                           f"supported: {SUPPORTED_LABEL}")
     raise IngestError(f"{name}: a ZIP archive, not a document; unpack it first "
                       f"(unsupported or binary file)")
+
+
+MAX_UNZIPPED_BYTES = 256 * 2**20
+"""What the entries of a .docx may unpack to in all: a small file that unpacks to gigabytes is a ZIP bomb."""
+
+
+def _check_unzipped_size(name: str, z: zipfile.ZipFile) -> None:
+    # zipfile never returns more than an entry's declared size, so the declared sizes bound the memory
+    total = sum(max(0, i.file_size) for i in z.infolist())
+    if total > MAX_UNZIPPED_BYTES:
+        raise IngestError(f"{name}: the archive unpacks to {total / 2**20:.0f} MB, over the "
+                          f"{MAX_UNZIPPED_BYTES // 2**20} MB a Word file may hold (a ZIP bomb?); not read")
 
 
 def _looks_binary(head: bytes) -> bool:
@@ -403,18 +451,20 @@ def _join_pdf_lines(items: list[tuple[str, int]]) -> list[tuple[str, int]]:
     if not widths:
         return []
     full = widths[min(len(widths) - 1, int(len(widths) * 0.9))]
-    out: list[list] = []
+    out: list[list] = []  # [Wrapped, page, width of its last physical line]
     for text, page in items:
         if out:
             prev = out[-1]
-            if (prev[2] >= 0.8 * full and prev[0][-1] not in SENT_END
+            if (prev[2] >= 0.8 * full and prev[0].tail[-1] not in SENT_END
                     and not HEADING_START.match(text) and not _STANDALONE.match(text)
-                    and not prev[0].startswith("——")):
-                prev[0] = join_wrapped(prev[0], text)
+                    and not prev[0].parts[0].startswith("——")):
+                prev[0].add(text)
                 prev[2] = _width(text)  # the joined line's last physical line decides
                 continue
-        out.append([text, page, _width(text)])
-    return [(t, p) for t, p, _ in out]
+        w = Wrapped()
+        w.add(text)
+        out.append([w, page, _width(text)])
+    return [(w.text, p) for w, p, _ in out]
 
 
 def _garbled(text: str) -> bool:
@@ -579,45 +629,41 @@ def _norm_ws(s: str) -> str:
 
 
 def _html_blocks(root) -> list[tuple[str, bool]]:
-    """Text blocks of an element tree: block tags and <br> end a paragraph."""
+    """Text blocks of an element tree: block tags and <br> end a paragraph.
+
+    The tree is walked with a stack, not recursion: a hostile page nests thousands deep."""
     out: list[tuple[str, bool]] = []
     buf: list[str] = []
-    depth = {"h": 0}
+    headings = 0  # open heading elements around the text being collected
 
     def flush() -> None:
         text = _norm_ws("".join(buf))
         buf.clear()
         if text:
-            out.append((text, depth["h"] > 0))
+            out.append((text, headings > 0))
 
-    def walk(el) -> None:
+    stack = [(root, False)]
+    while stack:
+        el, closing = stack.pop()
         tag = el.tag.lower() if isinstance(el.tag, str) else None
-        if tag is None or tag in _HTML_SKIP:  # comments, processing instructions, scripts
-            if el.tail:
-                buf.append(el.tail)
-            return
-        if tag == "br":
-            flush()
-        elif tag in _HTML_BLOCK:
-            flush()
-            if tag in _HTML_HEADINGS:
-                depth["h"] += 1
-            if el.text:
-                buf.append(el.text)
-            for child in el:
-                walk(child)
-            flush()
-            if tag in _HTML_HEADINGS:
-                depth["h"] -= 1
+        if closing:  # after its children
+            if tag in _HTML_BLOCK:
+                flush()
+                headings -= tag in _HTML_HEADINGS
+        elif tag is None or tag in _HTML_SKIP or tag == "br":  # comments, PIs, scripts: only the tail
+            if tag == "br":
+                flush()
         else:
+            if tag in _HTML_BLOCK:
+                flush()
+                headings += tag in _HTML_HEADINGS
             if el.text and tag != "img":
                 buf.append(el.text)
-            for child in el:
-                walk(child)
+            stack.append((el, True))
+            stack.extend((child, False) for child in reversed(el))
+            continue
         if el.tail:
             buf.append(el.tail)
-
-    walk(root)
     flush()
     return out
 
@@ -638,16 +684,22 @@ def _is_block(el) -> bool:
     return isinstance(el.tag, str) and el.tag.lower() in _HTML_BLOCK
 
 
-def _own_text(el) -> str:
-    """Text of el outside its block-level children (inline children included), links
-    excluded: what el shows as its own paragraph(s)."""
-    parts = [el.text or ""]
-    for child in el:
-        if not _is_block(child) and isinstance(child.tag, str) and child.tag.lower() != "a":
-            if child.tag.lower() not in _HTML_SKIP:
-                parts.append(_own_text(child))
-        parts.append(child.tail or "")
-    return "".join(parts)
+def _own_han_counts(root) -> dict:
+    """Element -> Han characters of its own text: its text outside block-level children
+    (inline children included), links excluded, i.e. what it shows as its own paragraph(s).
+    One bottom-up pass: counting each element's subtree anew is quadratic in the nesting depth."""
+    counts: dict = {}
+    for el in reversed(list(root.iter())):  # children before their parents
+        if not isinstance(el.tag, str):
+            continue
+        n = _han_count(el.text or "")
+        for child in el:
+            if (not _is_block(child) and isinstance(child.tag, str)
+                    and child.tag.lower() != "a" and child.tag.lower() not in _HTML_SKIP):
+                n += counts[child]
+            n += _han_count(child.tail or "")
+        counts[el] = n
+    return counts
 
 
 def _heuristic_body(root):
@@ -660,10 +712,11 @@ def _heuristic_body(root):
     _drop_chrome(body)
     scores: Counter = Counter()
     nodes = {}
+    own = _own_han_counts(body)
     for el in body.iter():
         if not isinstance(el.tag, str) or el.tag.lower() in _HTML_SKIP | {"html"}:
             continue
-        n = _han_count(_own_text(el))
+        n = own[el]
         if n < 10:
             continue
         # text beside block children (<br>-separated) belongs to el; a leaf paragraph's
@@ -743,6 +796,27 @@ def _html_date(root, lines: list[str]) -> str | None:
     return None
 
 
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _parse_html(name: str, text: str):
+    """The page's element tree; IngestError when libxml2 cannot parse it, or stopped at its
+    nesting limit (the rest of the page would be lost without a word)."""
+    import lxml.html
+
+    # huge_tree: without it libxml2 drops a text node over 10 MB (a page on one line)
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    try:
+        root = lxml.html.document_fromstring(text, parser=parser)
+    except Exception as e:
+        log.debug("html parse failed for %s: %r", name, e)
+        raise IngestError(f"{name}: not a readable HTML page") from None
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+        raise IngestError(f"{name}: the page nests its elements over 2 000 levels deep (damaged or "
+                          f"hostile HTML); not read")
+    return root
+
+
 def _read_html(name: str, data: bytes) -> RawDoc:
     try:
         import lxml.html
@@ -751,11 +825,10 @@ def _read_html(name: str, data: bytes) -> RawDoc:
 
     text = _decode_html(data, name)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
-    try:
-        root = lxml.html.document_fromstring(text)
-    except Exception as e:
-        log.debug("html parse failed for %s: %r", name, e)
-        raise IngestError(f"{name}: not a readable HTML page") from None
+    # characters XML forbids parse, but lxml refuses them when a tree edit (drop_tree moving a
+    # tail) sets them again: ValueError mid-read. They show nothing in a page anyway.
+    text = _XML_FORBIDDEN.sub("", text.replace("\x0b", " ").replace("\x0c", " "))
+    root = _parse_html(name, text)
     title, title_from_h1 = _html_title(root)
     # readability first; it misreads some table layouts of Chinese sites, so when the
     # heuristic finds clearly more article text, the heuristic wins
@@ -804,31 +877,35 @@ _MD_LINKDEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+")
 _MD_ESCAPABLE = "\\`*_{}[]()#+-.!>~|"
 
 
+_MD_PROTECT = {c: chr(0xE000 + i) for i, c in enumerate(_MD_ESCAPABLE)}
+_MD_RESTORE = str.maketrans({v: k for k, v in _MD_PROTECT.items()})
+# Every span below excludes its own delimiters, so a match attempt never runs past the
+# next delimiter: linear time on a 10 MB line ("(.+?)" took minutes on "*a *a *a …").
+_MD_INLINE = [(re.compile(p), r) for p, r in (
+    (r"!\[[^\[\]]*\]\([^()]*\)", ""),                    # images
+    (r"!\[[^\[\]]*\]\[[^\[\]]*\]", ""),
+    (r"\[\^[^\[\]]+\]", ""),                              # footnote references
+    (r"\[([^\[\]]+)\]\([^()]*\)", r"\1"),                # links keep their text
+    (r"\[([^\[\]]+)\]\[[^\[\]]*\]", r"\1"),
+    (r"<((?:https?|ftp)://[^<>\s]+)>", r"\1"),
+    (r"(?<!`)`+([^`]+)`+", r"\1"),                        # code spans
+    (r"</?[A-Za-z][^<>]*>", ""),                           # inline HTML
+    (r"\*\*(?=\S)((?:[^*]|\*(?!\*))+?)(?<=\S)\*\*", r"\1"),  # strong
+    (r"__(?=\S)((?:[^_]|_(?!_))+?)(?<=\S)__", r"\1"),
+    (r"(?<!\*)\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?!\*)", r"\1"),  # emphasis
+    (r"(?<![A-Za-z0-9_])_(?=\S)([^_]+?)(?<=\S)_(?![A-Za-z0-9_])", r"\1"),
+    (r"~~(?=\S)((?:[^~]|~(?!~))+?)(?<=\S)~~", r"\1"),      # strikethrough
+)]
+
+
 def md_inline(s: str) -> str:
     """Markdown inline markup -> plain text: links keep their text, images go, emphasis,
     code and inline HTML lose their markers, escapes are resolved."""
-    esc = {}
-
-    def protect(m: re.Match) -> str:
-        key = chr(0xE000 + len(esc))
-        esc[key] = m.group(1)
-        return key
-    s = re.sub(r"\\([\\`*_{}\[\]()#+\-.!>~|])", protect, s)
-    s = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", s)
-    s = re.sub(r"!\[[^\]]*\]\[[^\]]*\]", "", s)
-    s = re.sub(r"\[\^[^\]]+\]", "", s)  # footnote references
-    s = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", s)
-    s = re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", s)
-    s = re.sub(r"<((?:https?|ftp)://[^>\s]+)>", r"\1", s)
-    s = re.sub(r"`+([^`]+?)`+", r"\1", s)
-    s = re.sub(r"</?[A-Za-z][^>]*>", "", s)
-    s = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", s)
-    s = re.sub(r"(?<!\*)\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?!\*)", r"\1", s)
-    s = re.sub(r"(?<![A-Za-z0-9_])_(?=\S)(.+?)(?<=\S)_(?![A-Za-z0-9_])", r"\1", s)
-    s = re.sub(r"~~(?=\S)(.+?)(?<=\S)~~", r"\1", s)
-    for k, v in esc.items():
-        s = s.replace(k, v)
-    return re.sub(r"[ \t]{2,}", " ", s).strip()
+    # an escaped character stands in as a private-use character while the markup is removed
+    s = re.sub(r"\\([\\`*_{}\[\]()#+\-.!>~|])", lambda m: _MD_PROTECT[m.group(1)], s)
+    for pattern, repl in _MD_INLINE:
+        s = pattern.sub(repl, s)
+    return re.sub(r"[ \t]{2,}", " ", s.translate(_MD_RESTORE)).strip()
 
 
 def _front_matter(text: str) -> tuple[dict, str]:
@@ -857,10 +934,10 @@ class _MdBlocks:
     def flush(self) -> None:
         """End the open paragraph: its pieces joined as one wrapped line."""
         if self.para:
-            joined = ""
+            w = Wrapped()
             for piece in self.para:
-                joined = join_wrapped(joined, piece)
-            joined = joined.strip()
+                w.add(piece)
+            joined = w.text.strip()
             if joined:
                 self.lines.append(joined)
         self.para.clear()

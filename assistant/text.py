@@ -34,7 +34,11 @@ def decode_bytes(data: bytes, name: str) -> str:
     if not data.strip():
         raise IngestError(f"{name}: the file is empty")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as e:  # an odd byte count or a lone surrogate: truncated or damaged
+            raise IngestError(f"{name}: damaged UTF-16 text (byte {e.start}: {e.reason}); "
+                              f"save it again as UTF-8") from None
     if b"\x00" in data[:4096]:
         raise IngestError(f"{name}: looks like a binary file, not text")
     try:

@@ -120,3 +120,40 @@ def test_bad_file_is_skipped_rest_loaded(tiny_corpus):
     docs, skipped = load_corpus(tiny_corpus)
     assert len(skipped) == 1 and "broken.txt" in skipped[0]
     assert {d.source for d in docs} == {"a.txt", "b.txt", "c.txt"}
+
+
+# --- hostile input (found by tests/test_fuzz.py) ------------------------------------------------
+
+@pytest.mark.parametrize("data", [b"\xff\xfeabc", b"\xff\xfe" + "中".encode("utf-16-le") + b"\x00\xd8"],
+                         ids=["odd-length", "lone-surrogate"])
+def test_damaged_utf16_is_an_ingest_error(data):
+    # was: UnicodeDecodeError escaped from decode_bytes and stopped the whole batch
+    with pytest.raises(IngestError, match=r"^x\.txt: damaged UTF-16 text .*save it again as UTF-8"):
+        decode_bytes(data, "x.txt")
+
+
+def test_scraped_lines_are_joined_in_linear_time(tmp_path):
+    # was: each broken line was appended to the growing line (a copy each time): 10 MB took 35 s
+    import time
+
+    line = "这是一行很长很长的没有标点的文字内容用来测试拼接的性能问题" * 2
+    p = tmp_path / "long.txt"
+    p.write_text("标题\n" + (line + "\n") * 80_000, "utf-8")
+    t = time.perf_counter()
+    (doc,) = read_file(p)
+    assert time.perf_counter() - t < 15
+    assert doc.paragraphs == [line * 80_000]
+
+
+def test_a_10_mb_single_line(tmp_path):
+    # was: place names were POS-tagged over the whole 10 MB paragraph (the 50 000-character budget
+    # was only checked between paragraphs): 124 s
+    import time
+
+    line = "在全镇工作会议上的讲话，我们要落实责任。" * 180_000
+    p = tmp_path / "one_line.txt"
+    p.write_text(line, "utf-8")
+    t = time.perf_counter()
+    (doc,) = read_file(p)
+    assert time.perf_counter() - t < 30
+    assert "".join(doc.paragraphs) == line

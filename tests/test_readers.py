@@ -478,3 +478,134 @@ def test_pdf_to_cited_passages_with_pages(tmp_path):
     assert p3.citation.labels == ("二、",)
     p1 = next(p for p in ps if P1 in p.text)
     assert p1.citation.page == 1
+
+
+# --- hostile input (found by tests/test_fuzz.py) ------------------------------------------------
+
+def _zip_bytes(entries: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    return buf.getvalue()
+
+
+def test_docx_with_a_damaged_deflate_stream(tmp_path):
+    # was: zlib.error escaped from the sniffer
+    data = bytearray(_zip_bytes({"[Content_Types].xml": b"x" * 1000, "word/document.xml": b"y" * 1000}))
+    start = data.find(b"[Content_Types].xml") + len("[Content_Types].xml")
+    for k in range(start, start + 6):
+        data[k] ^= 0x55
+    with pytest.raises(IngestError, match=r"^bad\.docx: not a valid Word file"):
+        read_raw(tmp_path / "bad.docx", bytes(data))
+
+
+def test_docx_with_an_unknown_compression_method(tmp_path):
+    # was: NotImplementedError escaped from the sniffer
+    data = bytearray(_zip_bytes({"[Content_Types].xml": b"x" * 100}, zipfile.ZIP_STORED))
+    data[8] = 99
+    data[data.find(b"PK\x01\x02") + 10] = 99
+    with pytest.raises(IngestError, match=r"^odd\.docx: not a valid Word file"):
+        read_raw(tmp_path / "odd.docx", bytes(data))
+
+
+def test_zip_bomb_is_refused_before_unpacking(tmp_path):
+    from assistant import readers
+
+    data = _zip_bytes({"[Content_Types].xml": b"<x/>", "word/document.xml": b"\x00" * (2 * 2**20)})
+    assert len(data) < 50_000
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "MAX_UNZIPPED_BYTES", 2**20)
+        with pytest.raises(IngestError, match=r"^bomb\.docx: the archive unpacks to 2 MB, over the 1 MB .*ZIP bomb"):
+            read_raw(tmp_path / "bomb.docx", data)
+
+
+@pytest.mark.parametrize("unit", ["*a ", "**a ", "_a ", "__a ", "~~a ", "[", "![a](", "[a](", "<a", "<http://",
+                                  "[^", "\\*"])
+def test_markdown_inline_markup_is_linear_on_a_long_line(tmp_path, unit):
+    # was: "(.+?)" spans retried from every marker: 90 KB of "*a " took 37 s, 10 MB hours
+    import time
+
+    t = time.perf_counter()
+    doc = read_raw(tmp_path / "x.md", ("人大监督" + unit * (300_000 // len(unit))).encode())
+    assert time.perf_counter() - t < 5
+    assert doc.lines and doc.lines[0].startswith("人大监督")
+
+
+def test_markdown_inline_markup_still_removed():
+    from assistant.readers import md_inline
+
+    s = r"**粗体** *斜体* _下划_ ~~删除~~ `代码` [链接](http://x) ![图](p.png) \*星号\* <b>x</b> <http://a.b>"
+    assert md_inline(s) == "粗体 斜体 下划 删除 代码 链接 *星号* x http://a.b"
+    assert md_inline("\\" + "\\*" * 5000) == "\\" + "*" * 5000  # thousands of escapes, no private-use leftovers
+
+
+def test_wrapped_joins_like_join_wrapped():
+    from assistant.readers import Wrapped
+
+    rnd = random.Random(5)
+    pieces = ["主要任务是", "总结工作", "completed the", "plan", "inter-", "national", "2015", "2016", "-", "a", "增长",
+              "8%", "GDP", ""]
+    for _ in range(300):
+        seq = [rnd.choice(pieces) for _ in range(rnd.randint(1, 8))]
+        folded = ""
+        w = Wrapped()
+        for p in seq:
+            folded = join_wrapped(folded, p)
+            w.add(p)
+        assert w.text == folded, seq
+
+
+def test_markdown_paragraph_of_many_lines_is_linear(tmp_path):
+    # was: each line was joined onto the growing paragraph, copying it: 80 000 lines took minutes
+    import time
+
+    line = "这是一行很长很长的没有标点的文字内容用来测试拼接的性能问题" * 2
+    t = time.perf_counter()
+    doc = read_raw(tmp_path / "long.md", ((line + "\n") * 80_000).encode())
+    assert time.perf_counter() - t < 10
+    assert doc.lines == [line * 80_000]
+
+
+def test_html_text_node_over_10_mb(tmp_path):
+    # was: libxml2 dropped the text node, and the page had "no article text"
+    line = "在全镇工作会议上的讲话，我们要落实责任。" * 180_000
+    assert len(line.encode()) > 10 * 2**20
+    doc = read_raw(tmp_path / "big.html", f"<html><body><p>{line}</p></body></html>".encode())
+    assert doc.lines == [line]
+
+
+def test_html_nested_thousands_deep(tmp_path):
+    # the tree is walked without recursion: 2 000 levels (libxml2's limit with huge_tree) do not overflow
+    text = "乡镇人大要通过执法检查、视察等形式加强监督。"
+    page = "<html><body>" + "<div><span>" * 1000 + f"<p>{text}</p>" + "</span></div>" * 1000 + "</body></html>"
+    doc = read_raw(tmp_path / "deep.html", page.encode())
+    assert text in doc.lines
+
+
+def test_html_deep_inline_nesting_is_linear(tmp_path):
+    # was: each element's own text was collected from its whole subtree anew: 1 500 nested <span>s took 16 s
+    import time
+
+    text = "乡镇人大要通过执法检查、视察等形式加强监督。"
+    page = "<html><body><div>" + "<span>" * 2000 + text + "</span>" * 2000 + "</div></body></html>"
+    t = time.perf_counter()
+    doc = read_raw(tmp_path / "spans.html", page.encode())
+    assert time.perf_counter() - t < 5
+    assert doc.lines == [text]
+
+
+def test_html_deeper_than_the_parser_goes(tmp_path):
+    # libxml2 stops at 2 048 levels and drops the rest: said, not "no article text"
+    page = "<html><body>" + "<b>" * 3000 + "乡镇人大要通过执法检查、视察等形式加强监督。"
+    with pytest.raises(IngestError, match=r"^deep\.html: the page nests its elements over 2 000 levels deep"):
+        read_raw(tmp_path / "deep.html", page.encode())
+
+
+def test_html_control_characters_in_a_tail(tmp_path):
+    # was: ValueError ("All strings must be XML compatible") when the chrome before the tail was dropped
+    page = ("<html><body><div><nav>菜单</nav>\x15尾巴\x0b文字</div>"
+            + "<p>乡镇人大要通过执法检查、\x01视察等形式加强监督。</p>" * 3 + "</body></html>")
+    doc = read_raw(tmp_path / "ctrl.html", page.encode())
+    assert "乡镇人大要通过执法检查、视察等形式加强监督。" in doc.lines
+    assert not any(c in "".join(doc.lines) for c in "\x01\x15\x0b")
