@@ -351,14 +351,15 @@ def _match(value, before, after) -> str:
 
 def judge(ws: Workspace, base: Baseline, res: RunResult) -> None:
     """Check the state a kill left: it loads and is ``before`` or ``after``, index and corpus alike."""
-    corpus = corpus_files(ws)
-    res.corpus = _match(corpus, base.before.corpus, base.after.corpus)
     try:
-        state = observe(ws)
+        state = observe(ws)  # the corpus as loading leaves it (a staged change finished or discarded)
     except Exception as e:  # noqa: BLE001 -- any failure to load is the finding
+        corpus = corpus_files(ws)
         res.index = f"load error: {type(e).__name__}: {e}"
         res.failures.append(Failure("load", f"{res.index} (corpus has {','.join(n for n, _ in corpus)})"))
         return
+    corpus = state.corpus
+    res.corpus = _match(corpus, base.before.corpus, base.after.corpus)
     res.index = _match(state.answers, base.before.answers, base.after.answers)
     if res.index != "neither" and corpus == getattr(base, res.index).corpus:
         res.corpus = res.index  # a build leaves the corpus alone: its before and after files agree
