@@ -52,3 +52,6 @@ SPEECH_E = """在全镇防汛工作会议上的讲话
 二、排查整治隐患
 对全镇12座小型水库、36处地质灾害隐患点逐一排查，发现问题立即整改，确保安全度汛。
 """
+
+SPEECHES = {"a.txt": SPEECH_A, "b.txt": SPEECH_B, "c.txt": SPEECH_C, "d.txt": SPEECH_D, "e.txt": SPEECH_E}
+"""File name -> text, for harnesses that write a corpus (the first three are the tests' corpus)."""
