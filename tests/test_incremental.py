@@ -14,15 +14,9 @@ from assistant.index import load
 from assistant.lock import index_lock
 from assistant.search import Searcher
 
-NEW = """在全镇秸秆禁烧工作会议上的讲话
-时间:2023-06-01 09:00:00
-同志们:
-今天召开全镇秸秆禁烧工作会议，部署夏季秸秆禁烧和综合利用工作。
-一、提高认识，落实责任
-秸秆禁烧事关大气环境质量和群众身体健康，各村要把禁烧责任落实到组、到户、到田块。
-二、强化巡查，严格考核
-镇里组织巡查组，实行二十四小时巡查，发现火点立即处置，对出现火点的村严格追责。
-"""
+from tests.speeches import SPEECH_D
+
+NEW = SPEECH_D  # a 秸秆禁烧 speech the tiny corpus does not have
 
 
 def _new_file(tmp_path, name="jinshao.txt", text=NEW):
