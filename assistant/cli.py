@@ -77,7 +77,7 @@ def _print_result(res, as_json: bool) -> None:
     if as_json:
         print(json.dumps(res.to_dict(), ensure_ascii=False, indent=1))
         return
-    if res.abstained:
+    if res.abstained or res.no_match:  # the corpus has no answer / the filters match no speech
         print(res.reason)
         return
     if not res.hits:
@@ -135,12 +135,23 @@ def cmd_list(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_search(settings: Settings, args) -> int:
-    from .search import Filters
+def _check_query(settings: Settings, args):
+    """Refuse an empty or over-long text, a bad k or a bad filter before the embedder and the
+    index load (seconds, tens of seconds for the real model): the filters, parsed."""
+    from .search import Filters, check_text
+    from .service import parse_k
 
+    check_text(args.text, "段落" if args.cmd == "similar" else "问题", settings.retrieval.max_query_chars)
+    parse_k(args.k, settings.retrieval.top_k)
+    if args.cmd == "ask":
+        return None
+    return Filters.parse(sources=args.source, occasions=args.occasion, places=args.place,
+                         date_from=args.date_from, date_to=args.date_to)
+
+
+def cmd_search(settings: Settings, args) -> int:
+    filters = _check_query(settings, args)
     svc = _service(settings)
-    filters = Filters.parse(sources=args.source, occasions=args.occasion, places=args.place,
-                            date_from=args.date_from, date_to=args.date_to)
     fn = svc.search if args.cmd == "search" else svc.similar
     _print_result(fn(args.text, k=args.k, mode=args.mode, filters=filters), args.json)
     return 0
@@ -160,6 +171,7 @@ def _print_answer(answer) -> None:
 def cmd_ask(settings: Settings, args) -> int:
     from .types import AnswerKind
 
+    _check_query(settings, args)
     svc = _service(settings)
     kind = AnswerKind.LLM if args.llm else AnswerKind.EXTRACTIVE
     shown = 0

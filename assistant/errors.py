@@ -2,6 +2,19 @@
 
 Every message says what went wrong and how to fix it.
 """
+import re
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def shown(value, limit: int = 40) -> str:
+    """A user's value as a message quotes it: its repr, cut to ``limit`` characters, lone
+    surrogates replaced (a message must encode as UTF-8: a 100k-character or a malformed
+    input is not echoed back)."""
+    text = repr(value)
+    if len(text) > limit:
+        text = f"{text[:limit]}…（{len(text)} 字 / chars）"
+    return _SURROGATE.sub("\ufffd", text)
 
 
 class AssistantError(Exception):

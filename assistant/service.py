@@ -20,10 +20,10 @@ from .answer.llm import Draft
 from .conversation import rewrite_followup
 from .corpus import ChangeReport, add_files, remove_files
 from .embed import Embedder, load_embedder
-from .errors import IndexBusy, QueryError
+from .errors import IndexBusy, QueryError, shown
 from .index import Index
 from .readers import SUPPORTED_SUFFIXES
-from .search import Filters, Searcher
+from .search import Filters, Searcher, check_text
 from .settings import Settings
 from .types import Answer, AnswerKind, LLMBackend, Mode, Passage, SearchResult
 
@@ -190,6 +190,10 @@ class QueryService:
         """``ask`` step by step: the reply after the search, then (for an LLM answer) after
         each generated piece, then with the checked answer. Each yield is the same Reply."""
         s = self.searcher
+        limit = self.settings.retrieval.max_query_chars
+        # checked before the rewrite, which tokenizes both: a 100k-character text is refused, not tokenized
+        question = check_text(question, "问题", limit)
+        previous = None if previous is None or previous == "" else check_text(previous, "上一个问题", limit)
         query = rewrite_followup(question, previous, s.index.tokenizer)
         t = time.perf_counter()
         res = s.search(query, k=self.parse_k(k), mode=parse_mode(mode), filters=filters)
@@ -229,10 +233,14 @@ class QueryService:
 
     def answer_kind(self, requested: AnswerKind | str | None = None, check: bool = True) -> AnswerKind:
         """The answer kind to make: the request, else the setting; extractive when no LLM is configured."""
-        try:
-            kind = AnswerKind(str(requested).strip().lower()) if requested else self.settings.answer.answer_kind
-        except ValueError:
-            raise QueryError(f"回答方式只能是 extractive 或 llm (unknown answer kind {requested!r})") from None
+        if requested is None or requested == "":
+            kind = self.settings.answer.answer_kind
+        else:
+            try:
+                kind = AnswerKind(requested.strip().lower())
+            except (AttributeError, ValueError):  # not a string, or not a kind
+                raise QueryError(f"回答方式只能是 extractive 或 llm，收到 {shown(requested)} "
+                                 f"(answer must be extractive or llm)") from None
         if check and kind == AnswerKind.LLM and not self.llm_configured:
             return AnswerKind.EXTRACTIVE
         return kind
@@ -268,7 +276,7 @@ class QueryService:
         t = time.perf_counter()
         res = s.similar(text, k=self.parse_k(k), mode=parse_mode(mode), filters=filters, exclude_ids=exclude_ids)
         took = time.perf_counter() - t
-        log.info("similar (%d chars) -> %d hits, %.0f ms", len(text or ""), len(res.hits), took * 1000)
+        log.info("similar (%d chars) -> %d hits, %.0f ms", len(res.query), len(res.hits), took * 1000)
         return Reply(text, res, s.index.tokenizer.content_terms(res.query), s.index, took)
 
     def passage(self, passage_id: str) -> Passage:
@@ -281,18 +289,9 @@ class QueryService:
         return index.passages[i]
 
     def parse_k(self, k) -> int:
-        """A user's top-k (int, float or string; empty = the ``top_k`` setting), checked against the range."""
-        default = self.settings.retrieval.top_k
-        if k is None or k == "":
-            return default
-        try:
-            k = int(float(k))
-        except (TypeError, ValueError):
-            raise QueryError(f"k 必须是整数 (k must be an integer, not {k!r})") from None
-        top = max(MAX_K, default)
-        if not 1 <= k <= top:
-            raise QueryError(f"k 必须在 1 到 {top} 之间 (k must be between 1 and {top})")
-        return k
+        """A user's top-k (an int, a whole float or their text; empty = the ``top_k`` setting),
+        checked against the range."""
+        return parse_k(k, self.settings.retrieval.top_k)
 
     # --- the corpus --------------------------------------------------------------------
     def documents(self) -> list[dict]:
@@ -343,12 +342,37 @@ class QueryService:
         return report
 
 
-def parse_mode(mode) -> Mode | None:
-    """A user's mode name (empty = the setting); QueryError for an unknown one."""
-    mode = str(mode or "").strip().lower()
-    if not mode:
+def parse_k(k, top_k: int) -> int:
+    """A user's top-k (an int, a whole float or their text; empty = ``top_k``), between 1 and
+    ``max(MAX_K, top_k)``; QueryError otherwise. Needs no index (the CLI checks before loading)."""
+    if k is None or (isinstance(k, str) and not k.strip()):
+        return top_k
+    top = max(MAX_K, top_k)
+    value = k if isinstance(k, int) and not isinstance(k, bool) else _whole_number(k)
+    if value is None:
+        raise QueryError(f"k 必须是整数，收到 {shown(k)} (k must be a whole number between 1 and {top})")
+    if not 1 <= value <= top:
+        raise QueryError(f"k 必须在 1 到 {top} 之间，收到 {shown(k)} (k must be between 1 and {top})")
+    return value
+
+
+def _whole_number(k) -> int | None:
+    """A float or a string that is a whole number (not NaN, not infinite), else None."""
+    if isinstance(k, bool) or not isinstance(k, (float, str)):
         return None
     try:
-        return Mode(mode)
-    except ValueError:
-        raise QueryError(f"检索模式只能是 {'、'.join(m.value for m in Mode)} (unknown mode {mode!r})") from None
+        f = float(k)
+    except (ValueError, OverflowError):
+        return None
+    return int(f) if f.is_integer() else None
+
+
+def parse_mode(mode) -> Mode | None:
+    """A user's mode name (empty = the setting); QueryError for an unknown one or a non-string."""
+    if mode is None or (isinstance(mode, str) and not mode.strip()):
+        return None
+    try:
+        return Mode(mode.strip().lower())
+    except (AttributeError, ValueError):
+        raise QueryError(f"检索模式只能是 {'、'.join(m.value for m in Mode)}，收到 {shown(mode)} "
+                         f"(mode must be one of {', '.join(m.value for m in Mode)})") from None

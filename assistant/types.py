@@ -197,9 +197,22 @@ class Hit:
         }
 
 
+class Outcome(StrEnum):
+    """What a search came to."""
+
+    ANSWERED = "answered"
+    """Passages were searched; ``hits`` holds the best (none when a pasted paragraph's own
+    passages were all there was)."""
+    ABSTAINED = "abstained"
+    """The corpus does not answer the question (``reason`` says why)."""
+    NO_MATCH = "no_match"
+    """The filters match no speech: nothing was searched (``reason`` says so)."""
+
+
 @dataclass
 class SearchResult:
-    """What a search returns: ranked hits, or an abstention with its reason."""
+    """What a search returns: ranked hits, an abstention with its reason, or the news that
+    the filters match nothing (``outcome``)."""
 
     query: str
     hits: list[Hit]
@@ -216,6 +229,19 @@ class SearchResult:
     """Seconds per pipeline stage ("embed", "DenseRetriever", …); not serialized."""
     index_version: str = ""
     """The build that answered (every response comes from one index, even during a swap)."""
+    outcome: Outcome | None = None
+    """Derived from ``abstained`` when not given."""
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:
+            self.outcome = Outcome.ABSTAINED if self.abstained else Outcome.ANSWERED
+        self.outcome = Outcome(self.outcome)
+        self.abstained = self.outcome == Outcome.ABSTAINED
+
+    @property
+    def no_match(self) -> bool:
+        """The filters matched no speech."""
+        return self.outcome == Outcome.NO_MATCH
 
     def __iter__(self):
         return iter(self.hits)
@@ -224,8 +250,8 @@ class SearchResult:
         return len(self.hits)
 
     def to_dict(self) -> dict:
-        return {"query": self.query, "mode": str(self.mode), "abstained": self.abstained,
-                "reason": self.reason, "support": self.support, "evidence": self.evidence,
+        return {"query": self.query, "mode": str(self.mode), "outcome": str(self.outcome),
+                "abstained": self.abstained, "reason": self.reason, "support": self.support, "evidence": self.evidence,
                 "hits": [h.to_dict() for h in self.hits], "index_version": self.index_version}
 
 

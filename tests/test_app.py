@@ -413,3 +413,91 @@ def test_basic_auth(service):
         assert r["hits"]
     finally:
         demo.close()
+
+
+# --- hostile input (found by tests/test_fuzz.py) ------------------------------------------------
+
+@pytest.mark.parametrize("k", [10**400, float("inf"), "1e999", float("nan"), True, 2.5, "2.5", [3], {}],
+                         ids=["huge-int", "inf", "1e999", "nan", "bool", "float", "float-text", "list", "dict"])
+def test_k_of_the_wrong_kind_is_a_query_error(service, k):
+    # was: OverflowError for the first three (an internal error at the API), 2.5 became 2, True became 1
+    with pytest.raises(QueryError, match="k 必须"):
+        service.parse_k(k)
+
+
+def test_k_mode_and_answer_parsing_accept_what_clients_send(service):
+    assert service.parse_k(3.0) == service.parse_k("3.0") == service.parse_k(" 3 ") == 3
+    for junk in ({}, ["bm25"], 5, "x" * 100_000):
+        with pytest.raises(QueryError, match="检索模式只能是") as e:
+            parse_mode(junk)
+        assert len(str(e.value)) < 200  # a 100k-character mode is not echoed back
+    with pytest.raises(QueryError, match="回答方式只能是"):
+        service.answer_kind({"kind": "llm"})
+
+
+def test_previous_question_is_checked_before_the_rewrite(service):
+    # was: the follow-up was rewritten (tokenizing both texts) before any length check
+    with pytest.raises(QueryError, match="上一个问题过长"):
+        service.ask("那具体有哪些形式？", "监督" * 50_000)
+    with pytest.raises(QueryError, match="上一个问题应为文字"):
+        service.ask("那具体有哪些形式？", ["乡镇人大监督怎么做"])
+    assert service.ask("那具体有哪些形式？", "").result.query == "那具体有哪些形式？"
+
+
+def test_similar_reply_of_a_number(service):
+    # was: TypeError (len() of an int) in the log line after the search
+    assert service.similar_reply(2023).result.query == "2023"
+
+
+def _strict(out: dict) -> dict:
+    import json
+
+    json.dumps(out, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    return out
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda api: api.search("监督", 3, float("nan")), "检索模式"),     # was: NaN echoed, not valid JSON
+    (lambda api: api.search("监督", "1e999"), "k 必须"),              # was: internal error
+    (lambda api: api.search("监督", sources=[{"a": 1}]), "sources"),  # was: internal error
+    (lambda api: api.ask({"a": 1}), "应为文字"),                     # was: "{'a': 1}" searched
+    (lambda api: api.search("监督", date_from="2022-13-45"), "不是日历上存在的日期"),  # was: accepted
+    (lambda api: api.search("监督", sources="nope.txt"), "01_renda.txt"),  # was: the no-answer message
+    (lambda api: api.similar("监督", mode="x" * 100_000), "检索模式"),
+    (lambda api: api.search("人" * 100_000 + "\ud800"), "过长"),
+], ids=["nan-mode", "inf-k", "dict-source", "dict-question", "impossible-date", "unknown-source", "huge-mode",
+        "huge-query"])
+def test_api_wrong_types_get_clear_errors(service, call, needle):
+    out = _strict(call(H.Api(service)))
+    assert needle in out["error"] and out["error"] != H.INTERNAL_ERROR and len(out["error"]) < 600
+    assert out["hits"] == [] and out["outcome"] == "error"
+    assert out["query"] is None or len(out["query"]) <= H.ECHOED_CHARS
+
+
+def test_api_lone_surrogates_are_searched_without_them(service):
+    # was: UnicodeEncodeError in the tokenizer: an internal error
+    out = _strict(H.Api(service).search("乡镇人大\ud800监督"))
+    assert "error" not in out and out["hits"] and out["query"] == "乡镇人大监督"
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_no_match_is_shown_as_such(service):
+    # was: the corpus-has-no-answer message (and numpy warnings with the real model)
+    from assistant.search import NO_MATCH
+
+    out = _strict(H.Api(service).search("监督", sources="01_renda.txt", date_from="2023-01-01"))
+    assert out["outcome"] == "no_match" and out["reason"] == NO_MATCH and out["abstained"] is False
+    *_, (history, _, _) = H.ask(service, "监督", [], None, None, 3, "hybrid", ["01_renda.txt"], [], [], "2023-01-01", "")
+    reply = history[-1]["content"]
+    assert "筛选条件没有匹配的讲话" in reply and NO_ANSWER not in reply and "支持此回答" not in reply
+    html = H.find_similar(service, "乡镇人大监督要突出重点", 3, "hybrid", ["01_renda.txt"], [], [], "2023-01-01", "")
+    assert "筛选条件没有匹配的讲话" in html and "没有找到相似的段落" not in html
+
+
+def test_result_outcome_follows_abstained():
+    from assistant.types import Outcome
+
+    assert SearchResult(query="q", hits=[], abstained=True).outcome == Outcome.ABSTAINED
+    assert SearchResult(query="q", hits=[]).outcome == Outcome.ANSWERED
+    r = SearchResult(query="q", hits=[], outcome="no_match")
+    assert r.no_match and not r.abstained

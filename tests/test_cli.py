@@ -1,5 +1,6 @@
 """The command line, run in-process: build, search, similar, eval, and its error messages."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,42 @@ def test_search_filters(built, capsys):
     assert main(["search", "安全生产", "--json", "--occasion", "全镇安全生产会议"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits and {h["occasion"] for h in hits} == {"全镇安全生产会议"}
+
+
+# --- refused before anything heavy loads ------------------------------------------------------
+
+REFUSED = [(["search", ""], "问题为空"), (["similar", "  "], "段落为空"), (["ask", ""], "问题为空"),
+           (["search", "长" * 5000], "过长"), (["ask", "长" * 5000], "过长"),
+           (["search", "监督", "--date-from", "2022-13-45"], "不是日历上存在的日期"),
+           (["similar", "监督", "--date-to", "2021/1/1"], "YYYY-MM-DD"),
+           (["search", "监督", "--date-from", "2023-02-01", "--date-to", "2023-01-01"], "晚于"),
+           (["search", "监督", "--k", "0"], "k 必须在 1 到")]
+REFUSED_IDS = ["empty-search", "blank-similar", "empty-ask", "long-search", "long-ask", "impossible-date",
+               "bad-date", "date-order", "k-0"]
+
+
+@pytest.mark.parametrize("args,msg", REFUSED, ids=REFUSED_IDS)
+def test_bad_input_is_refused_before_the_embedder_loads(tmp_path, args, msg):
+    """Was: the model and the index loaded first (17-42 s with the real model) and only then the
+    query was checked. The real model is configured here: loading it would import torch/onnxruntime."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env["ASSISTANT_INDEX_DIR"] = str(tmp_path / "index")  # empty: building it would take long
+    root = str(Path(__file__).resolve().parent.parent)  # this checkout's assistant, not an installed one
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    probe = ("import sys\nfrom assistant.cli import main\nrc = main(sys.argv[1:])\n"
+             "heavy = [m for m in ('torch', 'onnxruntime', 'sentence_transformers', 'faiss', 'jieba') if m in sys.modules]\n"
+             "print('heavy:', heavy, file=sys.stderr)\nsys.exit(rc)\n")
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    took = time.perf_counter() - t
+    assert done.returncode == 2, done.stderr
+    assert msg in done.stderr and "Traceback" not in done.stderr
+    assert "heavy: []" in done.stderr
+    assert took < 5, f"{took:.1f} s"
+    assert not (tmp_path / "index").exists()

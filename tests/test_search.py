@@ -118,3 +118,73 @@ def test_focus_test_skips_long_texts(searcher):
     before = emb.calls
     res = s.search(long)
     assert emb.calls - before == 1 and res.evidence["focus"] == 1.0
+
+
+# --- hostile input (found by tests/test_fuzz.py) ------------------------------------------------
+
+def test_query_text_is_checked_before_anything_else(searcher):
+    from assistant.search import check_text
+
+    with pytest.raises(QueryError, match="应为文字.*must be a string"):
+        searcher.search({"a": 1})  # was: its repr "{'a': 1}" was searched
+    with pytest.raises(QueryError, match="应为文字"):
+        searcher.similar(["信访"])
+    assert check_text(2023, "问题", 100) == "2023"  # a number from a JSON client is text
+    # was: UnicodeEncodeError from the tokenizer and the phrase index; now dropped, control characters become spaces
+    assert check_text("\ud800信访\x00稳定\u2028", "问题", 100) == "信访 稳定"
+    assert searcher.search("\ud83d信访稳定\x00").hits
+    with pytest.raises(QueryError, match="为空"):
+        check_text("\ud800\x01\x02", "问题", 100)
+    with pytest.raises(QueryError, match=r"过长（100000 字）.*max_query_chars"):
+        check_text("人" * 100_000, "问题", 4000)
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"date_from": "2022-13-45"}, "不是日历上存在的日期"),         # was accepted
+    ({"date_to": "2021-02-29"}, "不是日历上存在的日期"),
+    ({"date_from": "２０２１-０３-０５"}, "YYYY-MM-DD"),             # full-width digits matched \d
+    ({"date_from": "2021-03-05\n"}, None),                          # stripped: fine
+    ({"date_from": ["2021-03-05"]}, "应为 YYYY-MM-DD 格式的文字"),
+    ({"date_from": "2023-02-01", "date_to": "2023-01-01"}, "晚于截止日期"),
+    ({"date": "2021-03-05"}, r"未知的筛选条件 'date'.*date_from"),    # was: TypeError
+    ({"sources": {"a.txt": 1}}, "应为逗号分隔的文字或文字列表"),
+    ({"sources": [["a.txt"]]}, "应为逗号分隔的文字或文字列表"),
+    ({"speakers": True}, "应为逗号分隔的文字或文字列表"),
+], ids=["month-13", "feb-29", "fullwidth", "newline", "list-date", "order", "unknown-key", "dict", "nested",
+        "bool"])
+def test_filter_values_are_validated(kwargs, msg):
+    if msg is None:
+        assert Filters.parse(**kwargs).date_from == "2021-03-05"
+        return
+    with pytest.raises(QueryError, match=msg):
+        Filters.parse(**kwargs)
+
+
+def test_filter_names_take_numbers_and_skip_nulls():
+    # was: sources=123 raised TypeError ('int' object is not iterable)
+    assert Filters.parse(sources=123).sources == ["123"]
+    assert Filters.parse(doc_ids=["a", None, " ", 7]).doc_ids == ["a", "7"]
+
+
+def test_unknown_filter_value_names_the_known_ones(searcher):
+    # was: an unknown source silently matched nothing
+    with pytest.raises(QueryError, match=r"索引中没有来源文件 'nope\.txt'；可选：a\.txt、b\.txt、c\.txt"):
+        searcher.search("安全生产", filters=Filters(sources=["nope.txt"]))
+    with pytest.raises(QueryError, match="讲话人"):
+        searcher.similar("安全生产责任要落实到人", filters=Filters(speakers=["张三"]))
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_a_filter_matching_nothing_says_so(searcher, mode):
+    from assistant.search import NO_ANSWER, NO_MATCH
+    from assistant.types import Outcome
+
+    # a.txt is dated 2023-04-01: both filters are valid, together they match no speech
+    nothing = Filters(sources=["a.txt"], date_from="2023-05-01")
+    for res in (searcher.search("人大监督", mode=mode, filters=nothing),
+                searcher.similar("人大监督是宪法和法律赋予乡镇人大的重要职权", mode=mode, filters=nothing)):
+        assert res.outcome == Outcome.NO_MATCH and res.no_match and not res.abstained
+        assert res.hits == [] and res.reason == NO_MATCH and NO_ANSWER not in res.reason
+        assert res.to_dict()["outcome"] == "no_match"
+    assert searcher.search("人大监督", mode=mode, filters=Filters(sources=["a.txt"])).outcome == Outcome.ANSWERED

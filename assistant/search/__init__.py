@@ -8,9 +8,9 @@
     fold.py      TemplateFolder: one card per template group ("另见 N 处")
     pipeline.py  Searcher: validation, embedding, the stages in order
 """
-from .filters import Filters
+from .filters import NO_MATCH, Filters
 from .judge import NO_ANSWER, Evidence
-from .pipeline import Searcher
+from .pipeline import Searcher, check_text
 from .state import QueryState, Stage, Verdict
 
-__all__ = ["Filters", "NO_ANSWER", "Evidence", "Searcher", "QueryState", "Stage", "Verdict"]
+__all__ = ["Filters", "NO_ANSWER", "NO_MATCH", "check_text", "Evidence", "Searcher", "QueryState", "Stage", "Verdict"]

@@ -1,14 +1,30 @@
-"""Filters on speech metadata, and the mask of passages a query may return."""
+"""Filters on speech metadata, and the mask of passages a query may return.
+
+``Filters.parse`` checks what a user sent (known filter names, real calendar dates in
+order, lists of names) without the index, so a command line can refuse a bad filter before
+anything heavy loads; ``filter_mask`` checks the names against the index (an unknown
+source, speech, occasion, place or speaker is an error naming what there is).
+"""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import QueryError
+from ..errors import QueryError, shown
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+NO_MATCH = "筛选条件没有匹配的讲话，请放宽或更改筛选条件 (the filters match no speech)"
+"""The reason of a result whose filters match nothing (``Outcome.NO_MATCH``)."""
+FIELDS = {"sources": ("source", "来源文件"), "doc_ids": ("doc_id", "讲话"), "occasions": ("occasion", "场合"),
+          "places": ("place", "地点"), "speakers": ("speaker", "讲话人")}
+"""Filter -> (metadata column, its name in messages)."""
+NAMES = ("sources", "doc_ids", "date_from", "date_to", "occasions", "places", "speakers")
+"""Every filter, in ``Filters.parse``'s argument order."""
+SHOWN_VALUES = 8
+"""How many known values an unknown-value message lists."""
 
 
 @dataclass
@@ -48,44 +64,82 @@ class Filters:
 
     @classmethod
     def parse(cls, sources=None, doc_ids=None, date_from=None, date_to=None, occasions=None,
-              places=None, speakers=None) -> "Filters | None":
-        """Filters from UI/API/CLI values (lists or comma-separated strings); None when nothing filters."""
-        dates = []
-        for name, d in (("起始日期", date_from), ("截止日期", date_to)):
-            d = str(d or "").strip()
-            if d and not _DATE.match(d):
-                raise QueryError(f"{name}格式应为 YYYY-MM-DD，例如 2021-03-05 (dates must look like 2021-03-05)")
-            dates.append(d or None)
-        if dates[0] and dates[1] and dates[0] > dates[1]:
-            raise QueryError("起始日期晚于截止日期 (date_from is after date_to)")
-        f = cls(sources=_as_list(sources), doc_ids=_as_list(doc_ids), date_from=dates[0], date_to=dates[1],
-                occasions=_as_list(occasions), places=_as_list(places), speakers=_as_list(speakers))
+              places=None, speakers=None, **unknown) -> "Filters | None":
+        """Filters from UI/API/CLI values (lists or comma-separated strings); None when nothing filters.
+        QueryError for an unknown filter, a malformed or impossible date, dates out of order,
+        or a value that is not a name or a list of names."""
+        if unknown:
+            raise QueryError(f"未知的筛选条件 {'、'.join(shown(k) for k in sorted(unknown, key=str))}；"
+                             f"可用的有 {', '.join(NAMES)} (unknown filter; use one of these)")
+        lo, hi = parse_date(date_from, "起始日期", "date_from"), parse_date(date_to, "截止日期", "date_to")
+        if lo and hi and lo > hi:
+            raise QueryError(f"起始日期 {lo} 晚于截止日期 {hi}，请对调或修改 (date_from is after date_to)")
+        f = cls(sources=_as_list(sources, "sources"), doc_ids=_as_list(doc_ids, "doc_ids"), date_from=lo,
+                date_to=hi, occasions=_as_list(occasions, "occasions"), places=_as_list(places, "places"),
+                speakers=_as_list(speakers, "speakers"))
         return f if f.active() else None
 
 
-def _as_list(value) -> list[str]:
+def parse_date(value, label: str, name: str) -> str | None:
+    """A YYYY-MM-DD date that exists on the calendar (None when empty)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QueryError(f"{label}应为 YYYY-MM-DD 格式的文字，收到的是 {type(value).__name__} "
+                         f"({name} must be a string like 2021-03-05)")
+    d = value.strip()
+    if not d:
+        return None
+    if not _DATE.fullmatch(d):
+        raise QueryError(f"{label}格式应为 YYYY-MM-DD，例如 2021-03-05，收到 {shown(d)} "
+                         f"({name}: dates must look like 2021-03-05)")
+    try:
+        dt.date.fromisoformat(d)
+    except ValueError:
+        raise QueryError(f"{label} {d} 不是日历上存在的日期，请检查月份和日 "
+                         f"({name}: {d} is not a real date)") from None
+    return d
+
+
+def _as_list(value, name: str) -> list[str]:
+    """Names from a comma-separated string or a list of strings (numbers are taken as text)."""
     if value is None:
         return []
     if isinstance(value, str):
         return [v.strip() for v in re.split(r"[,，;；\n]", value) if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for v in items:
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise QueryError(f"筛选条件 {name} 应为逗号分隔的文字或文字列表，收到 {shown(value)} "
+                             f"({name} must be a comma-separated string or a list of strings)")
+        if str(v).strip():
+            out.append(str(v).strip())
+    return out
 
 
-def passage_mask(index, filters: Filters | None, exclude: set[int]) -> np.ndarray | None:
-    """Allowed passages as a boolean array (from the index's precomputed metadata columns),
-    or None when nothing is filtered or excluded."""
-    if not (filters and filters.active()) and not exclude:
+def filter_mask(index, filters: Filters | None) -> np.ndarray | None:
+    """The passages ``filters`` allow (from the index's metadata columns), or None when nothing
+    filters. QueryError when a name is not in the index, listing the names there are."""
+    if not (filters and filters.active()):
         return None
+    cols = index.fields
     mask = np.ones(len(index), bool)
-    if filters:
-        cols = index.fields
-        for field_name, values in (("source", filters.sources), ("doc_id", filters.doc_ids),
-                                   ("occasion", filters.occasions), ("place", filters.places),
-                                   ("speaker", filters.speakers)):
-            if values:
-                mask &= cols.isin(field_name, values)
-        if filters.date_from or filters.date_to:
-            mask &= cols.date_between(filters.date_from, filters.date_to)
-    if exclude:
-        mask[np.fromiter(exclude, np.int64)] = False
+    for attr, (column, label) in FIELDS.items():
+        values = getattr(filters, attr)
+        if not values:
+            continue
+        known = cols.values[column]
+        missing = [v for v in values if v not in known]
+        if missing:
+            there = sorted(known)
+            listed = "、".join(there[:SHOWN_VALUES]) + (f" 等 {len(there)} 个" if len(there) > SHOWN_VALUES else "")
+            raise QueryError(f"索引中没有{label} {'、'.join(shown(v) for v in missing[:3])}；"
+                             f"{'可选：' + listed if there else '索引中的讲话都没有注明' + label} "
+                             f"(unknown {column}; see the list of known values)")
+        mask &= cols.isin(column, values)
+    if filters.date_from or filters.date_to:
+        mask &= cols.date_between(filters.date_from, filters.date_to)
     return mask

@@ -8,6 +8,7 @@ outer layer), never tracebacks.
 from __future__ import annotations
 
 import logging
+import re
 
 import gradio as gr
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "内部错误，请稍后重试或查看服务器日志 (internal error; see the server log)"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def corpus_editable(service: QueryService) -> bool:
@@ -36,7 +38,7 @@ def ask(service: QueryService, message, history, last_query, answer_kind, k, mod
     """A question from the chat box: yields (history, cleared box, last query) as the reply
     streams in: the header and the answer, the cards; a generated answer piece by piece."""
     history = list(history or [])
-    message = (message or "").strip()
+    message = message.strip() if isinstance(message, str) else ""
     if not message:
         yield history, "", last_query
         return
@@ -210,8 +212,7 @@ class Api:
         before, for follow-ups."""
         try:
             filters = Filters.parse(sources, doc_ids, date_from, date_to, occasions, places, speakers)
-            reply = self.service.ask(_text(question), previous or None, k=k, mode=mode, filters=filters,
-                                     answer=answer)
+            reply = self.service.ask(question, previous, k=k, mode=mode, filters=filters, answer=answer)
             return {**reply.result.to_dict(), "answer": reply.answer.to_dict() if reply.answer else None}
         except AssistantError as e:
             return {**_error_dict(question, mode, str(e)), "answer": None}
@@ -220,9 +221,8 @@ class Api:
             return {**_error_dict(question, mode, INTERNAL_ERROR), "answer": None}
 
     def _run(self, kind: str, text, k, mode, *filter_values) -> dict:
-        try:
+        try:  # the service checks every argument's type and value: a QueryError says which is wrong
             fn = self.service.search if kind == "search" else self.service.similar
-            text = _text(text)
             return fn(text, k=k, mode=mode, filters=Filters.parse(*filter_values)).to_dict()
         except AssistantError as e:
             return _error_dict(text, mode, str(e))
@@ -231,11 +231,15 @@ class Api:
             return _error_dict(text, mode, INTERNAL_ERROR)
 
 
-def _text(value) -> str:
-    """An API text argument as a string (clients may send null or a number)."""
-    return value if isinstance(value, str) else ("" if value is None else str(value))
+ECHOED_CHARS = 200
+"""An error answer repeats at most this much of the query (it may be 100k characters)."""
 
 
 def _error_dict(query, mode, message: str) -> dict:
-    return {"query": query, "mode": mode, "abstained": False, "reason": "", "support": None,
-            "evidence": {}, "hits": [], "index_version": None, "error": message}
+    """The answer to a refused request: /search's fields, empty, and the message. The query and the
+    mode are echoed only as what they should have been (text, cut short, valid UTF-8)."""
+    def echo(v):
+        return _SURROGATE.sub("\ufffd", v[:ECHOED_CHARS]) if isinstance(v, str) else None
+
+    return {"query": echo(query), "mode": echo(mode), "outcome": "error", "abstained": False, "reason": "",
+            "support": None, "evidence": {}, "hits": [], "index_version": None, "error": message}

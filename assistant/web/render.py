@@ -10,7 +10,7 @@ import html
 import re
 from collections import OrderedDict
 
-from ..search import NO_ANSWER
+from ..search import NO_ANSWER, NO_MATCH
 from ..types import Answer, AnswerKind, Hit, Passage, SearchResult
 
 CONTEXT_LIMIT = 9
@@ -144,12 +144,17 @@ def render_abstention(result: SearchResult) -> str:
             f"可以换一种说法，或在“检索设置与筛选”中放宽筛选条件。</div>")
 
 
+def render_no_match(result: SearchResult) -> str:
+    """The filters match no speech: nothing was searched (not the corpus lacking an answer)."""
+    return f'<div class="notice no-match">🔎 {esc(result.reason or NO_MATCH)}。</div>'
+
+
 def render_header(result: SearchResult, question: str | None = None, seconds: float | None = None) -> str:
     """Reply header: the rewritten query (when a follow-up was rewritten) and the support counts."""
     out = []
     if question is not None and question != result.query:
         out.append(f'<div class="rewrite">结合上文改写为：「{esc(result.query)}」</div>')
-    if not result.abstained:
+    if not result.abstained and not result.no_match:
         docs, paras = support_counts(result)
         took = f" · 用时 {seconds * 1000:.0f} ms" if seconds is not None else ""
         out.append(f'<div class="result-head">共 {docs} 篇讲话、{paras} 个段落支持此回答'
@@ -172,6 +177,9 @@ def stream_result(result: SearchResult, terms, index=None, question: str | None 
     head = render_header(result, question, seconds)
     if result.abstained:
         yield reply_html(head + render_abstention(result))
+        return
+    if result.no_match:
+        yield reply_html(head + render_no_match(result))
         return
     if not result.hits:
         yield reply_html(head + '<div class="notice">没有找到结果，请放宽筛选条件。</div>')
@@ -239,6 +247,8 @@ def group_by_speech(hits: list[Hit]) -> "OrderedDict[str, list[Hit]]":
 def render_similar(result: SearchResult, terms, index=None) -> str:
     """Similar paragraphs grouped by speech (speeches in order of their best hit), each card
     with its citation."""
+    if result.no_match:
+        return render_no_match(result)
     if not result.hits:
         return '<div class="notice">没有找到相似的段落。</div>'
     out = [f'<div class="result-head">找到 {len(result.hits)} 个相似段落，来自 '
