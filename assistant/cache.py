@@ -26,8 +26,13 @@ def key(*parts: str) -> str:
     return h.hexdigest()
 
 
+def _entry_digest(value) -> str:
+    return key(json.dumps(value, ensure_ascii=False, sort_keys=True))[:16]
+
+
 class JsonCache:
-    """A dict persisted as one JSON file; unreadable files only cost recomputation."""
+    """A dict persisted as one JSON file, each entry with a digest of its value: an
+    unreadable file or a damaged entry only costs recomputation, it is never used."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -35,9 +40,14 @@ class JsonCache:
         self.dirty = False
         if self.path.is_file():
             try:
-                self.data = json.loads(self.path.read_text("utf-8"))
-            except (OSError, ValueError) as e:
+                stored = json.loads(self.path.read_text("utf-8"))["entries"]
+                self.data = {k: e[1] for k, e in stored.items() if e[0] == _entry_digest(e[1])}
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
                 log.warning("ignoring unreadable cache %s (%s)", self.path, e)
+            else:
+                if len(self.data) < len(stored):
+                    log.warning("cache %s: %d damaged entries dropped (recomputed)", self.path,
+                                len(stored) - len(self.data))
 
     def get_many(self, keys: Sequence[str], compute: Callable[[list[int]], list]) -> list:
         """Values for ``keys``; ``compute(missing_positions)`` fills the gaps."""
@@ -57,7 +67,8 @@ class JsonCache:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, ensure_ascii=False), "utf-8")
+        entries = {k: [_entry_digest(v), v] for k, v in self.data.items()}
+        tmp.write_text(json.dumps({"entries": entries}, ensure_ascii=False), "utf-8")
         os.replace(tmp, self.path)
         self.dirty = False
 
@@ -70,7 +81,7 @@ class VectorCache:
         self.data: dict[str, np.ndarray] = {}
         if self.path.is_file():
             try:
-                with np.load(self.path) as z:
+                with np.load(self.path, allow_pickle=False) as z:
                     self.data = dict(zip(z["keys"].tolist(), z["vectors"]))
             except Exception as e:  # a broken cache only costs time
                 log.warning("ignoring unreadable embedding cache %s (%s)", self.path, e)

@@ -67,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
 def _service(settings: Settings):
     from .service import QueryService
 
-    return QueryService.open(settings)
+    svc = QueryService.open(settings)
+    if svc.notice:
+        print(f"注意 / note: {svc.notice}", file=sys.stderr)
+    return svc
 
 
 def _print_result(res, as_json: bool) -> None:
@@ -102,8 +105,12 @@ def cmd_build(settings: Settings, args) -> int:
 
 
 def cmd_change(settings: Settings, args) -> int:
-    svc = _service(settings)  # an up-to-date index to change
-    rep = (svc.add_files if args.cmd == "add" else svc.remove_files)(args.paths, progress=True)
+    from .corpus import add_files, remove_files
+    from .embed import load_embedder
+
+    # a change needs the embedder, not the current index: it builds the next one
+    rep = (add_files if args.cmd == "add" else remove_files)(settings, load_embedder(settings), args.paths,
+                                                             progress=True)
     verb = "added" if args.cmd == "add" else "removed"
     for name in rep.changed:
         print(f"{verb}: {name}")

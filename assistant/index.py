@@ -6,6 +6,8 @@ Layout under ``index_dir``::
     cache/…             content-addressed caches (chunks, embeddings, tokens; see assistant.cache)
     builds/<id>/        one complete build: manifest.json, passages.jsonl, groups.json,
                         passages.faiss, sentences.faiss, sentence_owner.npy, bm25/
+                        (Milvus: the collections assistant_<id>_* instead of the
+                        .faiss files, bm25.ids.npy and bm25.df.json instead of bm25/)
     current -> builds/<id>   switched with an atomic symlink replace
 
 Building is ``assistant.build``; adding and removing files is ``assistant.corpus``.
@@ -17,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .embed import Embedder
-from .errors import IndexError_, IndexMismatch, IndexMissing
+from .errors import AssistantError, IndexError_, IndexMismatch, IndexMissing, IngestError
 from .ingest import corpus_files, file_hash
 from .settings import Settings
 from .columns import MetadataColumns, PhraseIndex
@@ -34,7 +37,7 @@ from .types import Passage
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 10  # bump when chunking or the stored layout changes (it keys the chunk cache too)
+FORMAT_VERSION = 11  # bump when chunking or the stored layout changes (it keys the chunk cache too)
 REBUILD_HINT = "rebuild it with: python -m assistant build --force"
 
 
@@ -83,6 +86,11 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.passages)
+
+    @property
+    def version(self) -> str:
+        """The build this index was loaded from (its folder name): API responses report it."""
+        return self.path.name
 
     def dense_scores(self, queries: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
         """Dense score of passages ``ids`` (default: all) for each query vector: (len(ids),)
@@ -197,10 +205,12 @@ class Index:
 
 # --- fingerprints -----------------------------------------------------------------------
 
-def corpus_fingerprint(settings: Settings) -> dict:
-    """File name -> sha256 for every corpus file."""
-    root = Path(settings.index.corpus_dir)
-    return {str(p.relative_to(root)): file_hash(p) for p in corpus_files(root)}
+def corpus_fingerprint(settings: Settings, files: dict[str, Path] | None = None) -> dict:
+    """File name -> sha256 for every corpus file (or for ``files``: name -> path)."""
+    if files is None:
+        root = Path(settings.index.corpus_dir)
+        files = {str(p.relative_to(root)): p for p in corpus_files(root)}
+    return {name: file_hash(path) for name, path in files.items()}
 
 
 def hash_of(obj) -> str:
@@ -217,8 +227,11 @@ def build_params(settings: Settings) -> dict:
             "short_paragraph_chars": s.short_paragraph_chars,
             "embed_context": s.embed_context, "dedupe_threshold": s.dedupe_threshold,
             "sentence_weight": s.sentence_weight, "store": str(s.store), "null_sample": s.null_sample,
-            "ann_threshold": s.ann_threshold,
-            "lexicon": lexicon[:16]}
+            "ann_threshold": s.ann_threshold, "max_file_mb": s.max_file_mb,
+            "max_passages_per_document": s.max_passages_per_document,
+            "lexicon": lexicon[:16],
+            # only a Milvus build has one, so switching it on does not make FAISS builds stale
+            **({"milvus_uri": s.milvus_address} if s.store == "milvus" else {})}
 
 
 def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> str | None:
@@ -236,11 +249,69 @@ def staleness(manifest: dict, settings: Settings, embedder: Embedder | None) -> 
     return None
 
 
+# --- integrity -------------------------------------------------------------------------
+
+def file_digests(folder: Path) -> dict:
+    """Size and BLAKE2b digest of every file of a build folder but the manifest."""
+    out = {}
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file() and p.name != "manifest.json":
+            out[p.relative_to(folder).as_posix()] = {"size": p.stat().st_size, "blake2b": _digest(p)}
+    return out
+
+
+def seal(manifest: dict) -> dict:
+    """``manifest`` with a digest of its own content (a changed digit is noticed, not only broken JSON)."""
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    return {**body, "digest": hash_of(body)}
+
+
+def verify(base: Path, manifest: dict) -> None:
+    """Refuse a build whose manifest or files differ from what was written (name the file)."""
+    if manifest.get("digest") != hash_of({k: v for k, v in manifest.items() if k != "digest"}):
+        raise IndexError_(f"the index manifest {base / 'manifest.json'} is damaged (its checksum does not "
+                          f"match); {REBUILD_HINT}")
+    for name, want in manifest.get("build_files", {}).items():
+        path = base / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise IndexError_(f"the index file {path} is missing; {REBUILD_HINT}") from None
+        if size != want["size"] or _digest(path) != want["blake2b"]:
+            what = "size" if size != want["size"] else "checksum"
+            raise IndexError_(f"the index file {path} is damaged (its {what} differs from when it was "
+                              f"written); {REBUILD_HINT}")
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def corpus_drift(manifest: dict, settings: Settings) -> str | None:
+    """A cheap look (names and sizes, no hashing) at whether the corpus folder still holds
+    what the index was built from; what differs, or None."""
+    try:
+        root = Path(settings.index.corpus_dir)
+        now = {str(p.relative_to(root)): p.stat().st_size for p in corpus_files(root)}
+    except (OSError, IngestError):
+        return "the corpus folder cannot be read"
+    built = manifest.get("file_sizes", {})
+    added, gone = sorted(set(now) - set(built)), sorted(set(built) - set(now))
+    changed = sorted(n for n in set(now) & set(built) if now[n] != built[n])
+    parts = [f"{label} {', '.join(names[:3])}" + (" …" if len(names) > 3 else "")
+             for label, names in (("new:", added), ("removed:", gone), ("changed:", changed)) if names]
+    return "; ".join(parts) or None
+
+
 # --- load -------------------------------------------------------------------------------
 
 def read_manifest(settings: Settings) -> dict | None:
     """The current build's manifest, None when there is no build."""
-    path = Path(settings.index.index_dir) / "current" / "manifest.json"
+    return _read_manifest(Path(settings.index.index_dir) / "current" / "manifest.json")
+
+
+def _read_manifest(path: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
@@ -267,15 +338,15 @@ def _check_manifest(manifest: dict | None, settings: Settings, embedder: Embedde
     return manifest
 
 
-def _read_parts(base: Path, manifest: dict) -> dict:
+def _read_parts(base: Path, manifest: dict, token: str | None = None) -> dict:
     stores = manifest["stores"]
     return {
         "passages": [Passage.from_dict(json.loads(line))
                      for line in (base / "passages.jsonl").read_text("utf-8").splitlines() if line.strip()],
-        "dense": open_vector_store(base, "passages", stores["passages"]),
-        "sentences": open_vector_store(base, "sentences", stores["sentences"]),
-        "sentence_owner": np.load(base / "sentence_owner.npy"),
-        "lexical": open_lexical_store(base, "bm25", stores["lexical"]),
+        "dense": open_vector_store(base, "passages", stores["passages"], token),
+        "sentences": open_vector_store(base, "sentences", stores["sentences"], token),
+        "sentence_owner": np.load(base / "sentence_owner.npy", allow_pickle=False),
+        "lexical": open_lexical_store(base, "bm25", stores["lexical"], token),
         "terms": json.loads((base / "terms.json").read_text("utf-8")),
         "null_sample": np.load(base / "null_sample.npy", allow_pickle=False),
         "groups": json.loads((base / "groups.json").read_text("utf-8")),
@@ -302,12 +373,40 @@ def _check_consistent(parts: dict, manifest: dict, where: Path) -> None:
                           f"the manifest says {manifest['model']['dim']}; {REBUILD_HINT}")
 
 
-def load(settings: Settings, embedder: Embedder | None = None, check_corpus: bool = False) -> Index:
-    """Load the current index, refusing one that is missing, corrupt or built for another model."""
-    base = Path(settings.index.index_dir) / "current"
-    manifest = _check_manifest(read_manifest(settings), settings, embedder, check_corpus)
+def current_build(settings: Settings) -> str | None:
+    """The name of the build ``current`` points to (None when there is none)."""
     try:
-        parts = _read_parts(base, manifest)
+        return Path(os.readlink(Path(settings.index.index_dir) / "current")).name
+    except OSError:
+        return None
+
+
+def load(settings: Settings, embedder: Embedder | None = None, check_corpus: bool = False) -> Index:
+    """Load the current index, refusing one that is missing, corrupt or built for another model.
+
+    The build is read from the folder ``current`` pointed to when loading began, so a switch
+    meanwhile cannot mix two builds; if that folder was replaced and removed mid-read, the
+    new current one is read instead."""
+    for attempt in range(3):
+        name = current_build(settings)
+        try:
+            return _load_build(settings, name, embedder, check_corpus)
+        except IndexError_:
+            if attempt == 2 or name is None or current_build(settings) == name:
+                raise
+            log.info("the index changed while it was read; reading the new one")
+    raise AssertionError("unreachable")
+
+
+def _load_build(settings: Settings, name: str | None, embedder: Embedder | None, check_corpus: bool) -> Index:
+    base = Path(settings.index.index_dir) / "builds" / (name or "-")
+    manifest = _check_manifest(_read_manifest(base / "manifest.json") if name else None, settings, embedder,
+                               check_corpus)
+    verify(base, manifest)
+    try:
+        parts = _read_parts(base, manifest, settings.index.milvus_token)
+    except AssistantError:
+        raise
     except Exception as e:
         raise IndexError_(f"the index in {settings.index.index_dir} is corrupt ({type(e).__name__}: {e}); "
                           f"{REBUILD_HINT}") from e

@@ -205,24 +205,32 @@ def _structured_document(raw, path: Path) -> list[Document]:
                      date=date, meta=meta)]
 
 
+PENDING = ".pending"
+"""The corpus subfolder where a change is staged until its index is current (assistant.corpus)."""
+
+
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The files of the corpus folder, sorted, hidden files skipped."""
+    """The files of the corpus folder, sorted; hidden files and folders (a staged change
+    under ``.pending`` among them) skipped."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise IngestError(f"corpus folder not found: {corpus_dir}")
     return sorted(p for p in corpus_dir.rglob("*")
-                  if p.is_file() and not p.name.startswith(".") and p.name not in ("README.md", "README"))
+                  if p.is_file() and p.name not in ("README.md", "README")
+                  and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts))
 
 
 def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_corpus(corpus_dir: Path, max_bytes: int | None = None) -> tuple[list[Document], list[str]]:
-    """All readable speeches of a folder, and one message per file that was skipped."""
+def load_corpus(corpus_dir: Path | None = None, max_bytes: int | None = None,
+                files: dict[str, Path] | None = None) -> tuple[list[Document], list[str]]:
+    """All readable speeches of a folder (or of ``files``: name -> path), and one message
+    per file that was skipped."""
     docs: list[Document] = []
     skipped: list[str] = []
-    for path in corpus_files(corpus_dir):
+    for path in (files.values() if files is not None else corpus_files(corpus_dir)):
         try:
             docs.extend(read_file(path, max_bytes))
         except IngestError as e:

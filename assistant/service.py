@@ -68,21 +68,45 @@ class QueryService:
         """Held for the whole of a corpus change: one at a time."""
         self._generator = None
         self._generator_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+        self._unloadable: str | None = None
 
     @classmethod
-    def open(cls, settings: Settings, build: bool = True, progress: bool = True) -> "QueryService":
-        """Load the embedder and the index (built first when missing or stale, if ``build``)."""
-        from .build import ensure
+    def open(cls, settings: Settings, progress: bool = True) -> "QueryService":
+        """Load the embedder and the current index. Reading never builds: a missing or
+        mismatched index is an error that says how to build it (``python -m assistant build``);
+        a corpus changed by hand is served as indexed, with ``notice`` saying so."""
+        from .corpus import recover
         from .index import load
 
         t = time.perf_counter()
+        recover(settings, wait=False)  # a change a killed process left half done: moves, never a build
         embedder = load_embedder(settings, progress=progress)
         log.info("embedder %r ready (%.1fs)", settings.index.model, time.perf_counter() - t)
-        index = ensure(settings, embedder, progress=progress) if build else load(settings, embedder)
+        index = load(settings, embedder)
         counts = index.manifest.get("counts", {})
         log.info("index ready: %s speeches, %s passages (%.1fs)", counts.get("documents"), counts.get("passages"),
                  time.perf_counter() - t)
         return cls(settings, embedder, index)
+
+    @classmethod
+    def prepared(cls, settings: Settings, progress: bool = True) -> "QueryService":
+        """Build the index when it is missing or stale, then open it: for scripts and tests
+        (a write; the CLI's reads and the app only ``open``)."""
+        from .build import ensure
+
+        ensure(settings, load_embedder(settings, progress=progress), progress=progress)
+        return cls.open(settings, progress=progress)
+
+    @property
+    def notice(self) -> str | None:
+        """Why the current index may not show the corpus folder as it is now (None when it does)."""
+        from .index import corpus_drift
+
+        why = corpus_drift(self.index.manifest, self.settings)
+        return None if why is None else (f"语料文件夹已变更（{why}），当前索引未包含这些变化；"
+                                         f"运行 python -m assistant build 更新索引 "
+                                         f"(the corpus folder changed since the index was built; run: python -m assistant build)")
 
     # --- the current index ------------------------------------------------------------
     @property
@@ -100,6 +124,48 @@ class QueryService:
         searcher = Searcher(index, self.embedder, self.settings)
         with self._lock:
             self._searcher = searcher
+        log.info("serving index %s (%d passages)", index.version, len(index))
+
+    def reload(self) -> bool:
+        """Swap to the build another process made current, if it is not the one served
+        (True when swapped). A build that fails to load is logged and skipped: the served
+        index stays until a newer one is made current."""
+        from .errors import AssistantError
+        from .index import current_build, load
+
+        target = current_build(self.settings)
+        if target in (None, self.index.version, self._unloadable):
+            return False
+        if not self.writing.acquire(blocking=False):
+            return False  # a change in this process is running: it swaps in its own build
+        try:
+            index = load(self.settings, self.embedder)
+        except AssistantError as e:
+            log.error("not serving the new index %s: %s", target, e)
+            self._unloadable = target
+            return False
+        finally:
+            self.writing.release()
+        self.swap(index)
+        return True
+
+    def watch(self, interval: float | None = None) -> None:
+        """Check every ``interval`` seconds (setting ``reload_seconds``) for an index another
+        process made current and swap to it, on a daemon thread; 0 turns it off."""
+        interval = self.settings.web.reload_seconds if interval is None else interval
+        if interval <= 0 or self._watcher is not None:
+            return
+
+        def loop():
+            while True:
+                time.sleep(interval)
+                try:
+                    self.reload()
+                except Exception:  # the watcher must outlive any one bad build
+                    log.exception("index reload failed")
+
+        self._watcher = threading.Thread(target=loop, name="index-watch", daemon=True)
+        self._watcher.start()
 
     # --- queries ------------------------------------------------------------------------
     def search(self, text: str, k=None, mode=None, filters: Filters | None = None) -> SearchResult:

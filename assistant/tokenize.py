@@ -39,6 +39,22 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _userdict() -> tuple[str, ...]:
+    return tuple(line.split()[0] for line in (DATA / "userdict.txt").read_text("utf-8").splitlines() if line.split())
+
+
+def userdict_words() -> list[str]:
+    """The words of the project dictionary (for an analyzer elsewhere, e.g. Milvus's jieba)."""
+    return list(_userdict())
+
+
+def symbols(texts: Iterable[str]) -> set[str]:
+    """The characters of ``texts`` that are no part of a word (punctuation, symbols, spaces):
+    this tokenizer drops a token made of them; an analyzer elsewhere needs them as stopwords."""
+    return {c for t in texts for c in set(t) if not _WORDLIKE.match(c)}
+
+
 def to_simplified(text: str) -> str:
     """Fold traditional characters to simplified (no-op without opencc)."""
     cc = _t2s()

@@ -51,6 +51,7 @@ class StoreKind(StrEnum):
 
     FAISS = "faiss"
     MEMORY = "memory"
+    MILVUS = "milvus"
 
 
 @dataclass
@@ -226,6 +227,8 @@ class SearchResult:
     """The query's embedding (numpy), kept for answer extraction; not serialized."""
     timings: dict = field(default_factory=dict, repr=False, compare=False)
     """Seconds per pipeline stage ("embed", "DenseRetriever", …); not serialized."""
+    index_version: str = ""
+    """The build that answered (every response comes from one index, even during a swap)."""
     outcome: Outcome | None = None
     """Derived from ``abstained`` when not given."""
 
@@ -249,7 +252,7 @@ class SearchResult:
     def to_dict(self) -> dict:
         return {"query": self.query, "mode": str(self.mode), "outcome": str(self.outcome),
                 "abstained": self.abstained, "reason": self.reason, "support": self.support, "evidence": self.evidence,
-                "hits": [h.to_dict() for h in self.hits]}
+                "hits": [h.to_dict() for h in self.hits], "index_version": self.index_version}
 
 
 @dataclass

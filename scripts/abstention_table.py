@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--frozen", action="store_true", help="also report eval/frozen.jsonl (run once, at the end)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    base = QueryService.open(Settings.load(), progress=False)
+    base = QueryService.prepared(Settings.load(), progress=False)
     sets = {**FIT, **(FROZEN if args.frozen else {})}
     print("| set | signals | noanswer caught | false abstention |")
     print("|---|---|---|---|")

@@ -99,7 +99,7 @@ def main() -> None:
     if args.model:
         gguf = setup(args.model, settings.index.index_dir)
         settings = settings.replace(llm_backend="llama", llm_gguf=str(gguf))
-    svc = QueryService.open(settings, progress=False)
+    svc = QueryService.prepared(settings, progress=False)
     extractive(svc)
     if args.model:
         llm(svc, args.n)

@@ -137,7 +137,7 @@ def build_and_add(base: Settings, svc: QueryService, rows: list, cold: bool) -> 
                        capture_output=True)
         rows.append(("add three small speeches: python -m assistant add (whole process)",
                      f"{time.perf_counter() - t:.1f} s"))
-        warm_svc = QueryService.open(settings, progress=False)
+        warm_svc = QueryService.prepared(settings, progress=False)
         warm_svc.remove_files([f.name for f in files])
         t = time.perf_counter()
         warm_svc.add_files(files)
@@ -182,7 +182,7 @@ def main() -> None:
                                                f"load average {os.getloadavg()[0]:.1f} at start")]
     base = Settings.load()
     t = time.perf_counter()
-    svc = QueryService.open(base, progress=False)
+    svc = QueryService.prepared(base, progress=False)
     rows.append(("model + index load in this process (query encoder " + str(base.index.query_encoder) + ")",
                  f"{time.perf_counter() - t:.1f} s"))
     t = time.perf_counter()

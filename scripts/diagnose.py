@@ -12,7 +12,7 @@ from assistant.settings import Settings
 
 def main(path: str) -> None:
     logging.basicConfig(level=logging.WARNING)
-    s = QueryService.open(Settings.load(abstention={"enabled": False}), progress=False).searcher
+    s = QueryService.prepared(Settings.load(abstention={"enabled": False}), progress=False).searcher
     for q in read_queries(path):
         fn = s.similar if q["type"] == "similar" else s.search
         ranks = {mode: (first_hit_rank(fn(q["query"], k=20, mode=mode), q["gold"]) if q["gold"] else "-")

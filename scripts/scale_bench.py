@@ -40,7 +40,7 @@ def peak_mb() -> float:
 
 def seed_parts():
     """The real seed index: passages, vectors, sentence vectors and owners, token lists."""
-    svc = QueryService.open(Settings.load(), build=False, progress=False)
+    svc = QueryService.open(Settings.load(), progress=False)
     ix = svc.index
     n = len(ix)
     vec = ix.dense.vectors(np.arange(n))
@@ -121,7 +121,7 @@ def build(n: int, folder: Path) -> dict:
 
 def serve(n: int, folder: Path) -> dict:
     t0 = time.perf_counter()
-    base = QueryService.open(Settings.load(), build=False, progress=False)
+    base = QueryService.open(Settings.load(), progress=False)
     settings = base.settings.replace(index_dir=folder)
     index = load(settings, base.embedder)
     svc = QueryService(settings, base.embedder, index)

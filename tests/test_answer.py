@@ -152,6 +152,8 @@ def test_cli_ask_with_and_without_llm(settings, llm_server, monkeypatch, capsys,
                  "SHORT_PARAGRAPH_CHARS": "12", "LLM_BACKEND": "openai", "LLM_URL": llm_server[1],
                  "LLM_MODEL": "good"}.items():
         monkeypatch.setenv(f"ASSISTANT_{k}", str(v))
+    assert main(["build"]) == 0
+    capsys.readouterr()
     assert main(["ask", Q, "--llm", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["answer"]["kind"] == "llm" and out["answer"]["sentences"][0]["passage_id"] == out["hits"][0]["id"]

@@ -37,7 +37,7 @@ def tiny_settings(tmp: Path, **extra) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    return QueryService.open(tiny_settings(tmp_path_factory.mktemp("app")))
+    return QueryService.prepared(tiny_settings(tmp_path_factory.mktemp("app")))
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ GOOD = UPLOAD
 def editable(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("edit")
     settings = tiny_settings(tmp, max_file_mb=1)
-    return QueryService.open(settings), settings, tmp
+    return QueryService.prepared(settings), settings, tmp
 
 
 def test_check_uploads_type_and_size(editable, tmp_path):

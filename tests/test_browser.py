@@ -46,7 +46,7 @@ def server(tmp_path_factory):
         (corpus / name).write_text(text, encoding="utf-8")
     # like ASSISTANT_MODEL=fake with a temporary ASSISTANT_INDEX_DIR
     settings = Settings.load(model="fake", corpus_dir=corpus, index_dir=tmp / "index")
-    demo = build_app(QueryService.open(settings))
+    demo = build_app(QueryService.prepared(settings))
     port = free_port()
     serve(demo, settings, host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}/"
@@ -190,11 +190,13 @@ def test_followup_is_rewritten(page):
 
 
 def test_injected_markup_shows_as_text(page):
-    # the injected <script> paragraph shows as literal text, and nothing ran
+    # the injected <script> paragraph, and markup in the question itself, show as literal text;
+    # nothing ran
     needs("followup")
-    ask(page, "包含脚本标签的文字", 2)
+    ask(page, f"包含脚本标签的文字{IMG}", 2)
     third = page.locator("#chat .reply").nth(2)
     assert any(SCRIPT in t for t in third.locator(".card-text").all_inner_texts())
+    assert IMG in page.locator("#chat").inner_text()  # the question, as typed
     assert page.locator("#chat script").count() == 0
     assert page.locator("#chat img[src='x']").count() == 0
     DONE.add("markup")
@@ -236,6 +238,7 @@ def test_new_topic_brings_back_the_examples(page):
     # 新话题 clears the chat; the example questions come back and run when clicked
     page.get_by_role("tab", name="问答").click()
     page.get_by_role("button", name="新话题").click()
+    page.locator("#chat .reply").first.wait_for(state="detached")  # cleared before the example is clicked
     page.locator("#chat").get_by_text("6.25亿元").click()
     reply = page.locator("#chat .reply.done").first
     reply.wait_for()
@@ -269,7 +272,7 @@ def test_upload_adds_a_speech(page, tmp_path):
         raise
     page.locator("#upload-btn").click()
     status = page.locator("#corpus-status .ok")
-    status.wait_for(timeout=30_000)
+    status.wait_for(timeout=90_000)  # a build: slow when the machine is shared
     assert "已加入 1 个文件" in status.inner_text() and "04_anquan.txt" in status.inner_text()
     page.locator("#corpus-table").get_by_text("全镇安全生产工作会议讲话").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "corpus.png"), full_page=True)

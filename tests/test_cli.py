@@ -27,13 +27,25 @@ def test_build_then_search_json(env, capsys):
     assert isinstance(h["score"], float)
 
 
-def test_search_text_output_builds_on_first_use(env, capsys):
+@pytest.fixture
+def built(env, capsys):
+    assert main(["build"]) == 0
+    capsys.readouterr()
+    return env
+
+
+def test_search_never_builds_it_says_how(env, capsys):
+    assert main(["search", "信访稳定"]) == 2
+    assert "python -m assistant build" in capsys.readouterr().err
+    assert not (env.index.index_dir / "current").exists()  # a read wrote nothing
+    assert main(["build"]) == 0
+    capsys.readouterr()
     assert main(["search", "信访稳定"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("[1] 《") and "信访稳定" in out
 
 
-def test_similar(env, capsys):
+def test_similar(built, capsys):
     assert main(["similar", "信访稳定工作是党和政府联系群众的桥梁，要做到早发现、早处理。", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert all("早发现、早处理，把矛盾" not in h["text"] or h["text"] != "" for h in out["hits"])
@@ -42,13 +54,13 @@ def test_similar(env, capsys):
 @pytest.mark.parametrize("args,msg", [(["search", "   "], "为空"), (["similar", ""], "为空"),
                                       (["search", "，。！"], "标点"), (["search", "长" * 5000], "过长")],
                          ids=["blank", "empty-similar", "punct", "huge"])
-def test_bad_queries_exit_2_with_message(env, capsys, args, msg):
+def test_bad_queries_exit_2_with_message(built, capsys, args, msg):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err
 
 
-def test_eval_prints_table_and_writes_out(env, tmp_path, capsys):
+def test_eval_prints_table_and_writes_out(built, tmp_path, capsys):
     qfile = tmp_path / "q.jsonl"
     rows = [
         {"id": "s1", "type": "semantic", "query": "人大监督有哪些形式", "gold": ["执法检查、视察"]},
@@ -85,7 +97,7 @@ def test_corrupt_index_message(env, capsys):
     assert "build --force" in capsys.readouterr().err
 
 
-def test_search_filters(env, capsys):
+def test_search_filters(built, capsys):
     assert main(["search", "安全生产", "--json", "--source", "b.txt"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits and {h["source"] for h in hits} == {"b.txt"}

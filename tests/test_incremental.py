@@ -14,15 +14,9 @@ from assistant.index import load
 from assistant.lock import index_lock
 from assistant.search import Searcher
 
-NEW = """在全镇秸秆禁烧工作会议上的讲话
-时间:2023-06-01 09:00:00
-同志们:
-今天召开全镇秸秆禁烧工作会议，部署夏季秸秆禁烧和综合利用工作。
-一、提高认识，落实责任
-秸秆禁烧事关大气环境质量和群众身体健康，各村要把禁烧责任落实到组、到户、到田块。
-二、强化巡查，严格考核
-镇里组织巡查组，实行二十四小时巡查，发现火点立即处置，对出现火点的村严格追责。
-"""
+from tests.speeches import SPEECH_D
+
+NEW = SPEECH_D  # a 秸秆禁烧 speech the tiny corpus does not have
 
 
 def _new_file(tmp_path, name="jinshao.txt", text=NEW):
@@ -146,3 +140,125 @@ def test_cli_add_list_remove(settings, monkeypatch, tmp_path, capsys):
     assert main(["remove", "jinshao.txt"]) == 0
     assert "removed: jinshao.txt" in capsys.readouterr().out
     assert main(["remove", "jinshao.txt"]) == 2
+
+
+# --- a change is one transaction with the index -------------------------------------------
+
+def test_failed_build_leaves_corpus_and_index_as_they_were(settings, fake, tmp_path, monkeypatch):
+    import assistant.build as build_mod
+
+    before = build(settings, fake, progress=False)
+    files = sorted(p.name for p in settings.index.corpus_dir.iterdir())
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(build_mod, "_switch_current", boom)
+    with pytest.raises(OSError):
+        add_files(settings, fake, [_new_file(tmp_path)])
+    assert sorted(p.name for p in settings.index.corpus_dir.iterdir()) == files  # no .pending left either
+    assert load(settings, fake).path == before.path
+
+
+def _killed_after(monkeypatch, stage):
+    """Make a change stop as a kill would at ``stage``: nothing after it runs, nothing is cleaned up."""
+    import assistant.build as build_mod
+    import assistant.corpus as corpus_mod
+
+    class Killed(BaseException):
+        pass
+
+    monkeypatch.setattr(corpus_mod, "_finish", lambda plan, settings: None)
+    if stage == "before-switch":
+        monkeypatch.setattr(build_mod, "_switch_current", lambda *a: (_ for _ in ()).throw(Killed()))
+    return Killed
+
+
+@pytest.mark.parametrize("stage", ["before-switch", "after-switch"])
+def test_a_killed_add_is_discarded_or_completed(settings, fake, tmp_path, monkeypatch, stage):
+    from assistant.corpus import recover
+
+    before = build(settings, fake, progress=False)
+    killed = _killed_after(monkeypatch, stage)
+    try:
+        add_files(settings, fake, [_new_file(tmp_path)])
+    except killed:
+        pass
+    assert (settings.index.corpus_dir / ".pending").is_dir()  # the stage a kill leaves
+    assert not (settings.index.corpus_dir / "jinshao.txt").exists()
+    monkeypatch.undo()
+    recover(settings)
+    assert not (settings.index.corpus_dir / ".pending").exists()
+    index = load(settings, fake)
+    in_index = any(p.citation.source == "jinshao.txt" for p in index.passages)
+    assert in_index == (settings.index.corpus_dir / "jinshao.txt").exists() == (stage == "after-switch")
+    assert (index.path == before.path) == (stage == "before-switch")
+
+
+def test_a_killed_remove_is_completed_by_the_next_load(settings, fake, monkeypatch):
+    from assistant.service import QueryService
+
+    build(settings, fake, progress=False)
+    _killed_after(monkeypatch, "after-switch")
+    remove_files(settings, fake, ["b.txt"])
+    assert (settings.index.corpus_dir / "b.txt").exists()  # the index no longer has it; the folder still does
+    monkeypatch.undo()
+    svc = QueryService.open(settings, progress=False)  # a read: recovers (moves only), never builds
+    assert not (settings.index.corpus_dir / "b.txt").exists() and svc.notice is None
+
+
+def test_remove_takes_the_path_given_to_add_a_name_or_a_speech_id(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    src = _new_file(tmp_path)
+    add_files(settings, fake, [src])
+    assert remove_files(settings, fake, [str(src)]).changed == ["jinshao.txt"]  # the path add was given
+    assert remove_files(settings, fake, ["a"]).changed == ["a.txt"]  # speech id
+    rep = remove_files(settings, fake, ["c#1", "nope.txt"])
+    assert rep.changed == [] and "one of 2 in the file c.txt" in rep.skipped[0] and "nope.txt" in rep.skipped[1]
+    assert sorted(p.name for p in settings.index.corpus_dir.iterdir()) == ["b.txt", "c.txt"]
+
+
+def test_a_speech_over_the_passage_limit_is_refused(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    small = settings.replace(max_passages_per_document=10)
+    long_text = NEW + "".join(f"第{i}条，各村要落实第{i}项措施，做到责任到人、任务到岗。\n" for i in range(40))
+    rep = add_files(small, fake, [_new_file(tmp_path, text=long_text)])
+    assert rep.changed == [] and "over the limit of 10" in rep.skipped[0] and "max_passages_per_document" in rep.skipped[0]
+    assert not (settings.index.corpus_dir / "jinshao.txt").exists()
+
+
+def test_reads_never_build(settings, fake, tmp_path):
+    from assistant.errors import IndexMissing
+    from assistant.service import QueryService
+
+    with pytest.raises(IndexMissing, match="python -m assistant build"):
+        QueryService.open(settings, progress=False)
+    built = build(settings, fake, progress=False)
+    shutil.copy(_new_file(tmp_path), settings.index.corpus_dir / "jinshao.txt")  # by hand
+    svc = QueryService.open(settings, progress=False)
+    assert svc.index.path == built.path and "jinshao.txt" in svc.notice and "python -m assistant build" in svc.notice
+
+
+@pytest.mark.parametrize("name,stored", [("normal.txt", "normal.txt"), ("a\x01b\x7f.txt", "ab.txt"),
+                                         ("..\\..\\evil.txt", "evil.txt"), ("讲话 稿.txt", "讲话 稿.txt")])
+def test_safe_names(name, stored):
+    from assistant.corpus import safe_name
+
+    assert safe_name(name) == stored
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden.txt", "CON.txt", "nul", "lpt1.txt", "\x00\x01", "长" * 80 + ".txt"])
+def test_unsafe_names_refused(name):
+    from assistant.corpus import safe_name
+    from assistant.errors import IngestError
+
+    with pytest.raises(IngestError, match="rename it"):
+        safe_name(name)
+
+
+def test_an_uploaded_file_lands_under_the_corpus_with_a_clean_name(settings, fake, tmp_path):
+    build(settings, fake, progress=False)
+    src = _new_file(tmp_path, name="jin\x1bshao\x07.txt")
+    rep = add_files(settings, fake, [src])
+    assert rep.changed == ["jinshao.txt"] and (settings.index.corpus_dir / "jinshao.txt").is_file()
+    assert not list(tmp_path.glob("*.txt"))  # nothing written outside the corpus folder

@@ -8,7 +8,7 @@ import pytest
 from assistant.embed import FakeEmbedder
 from assistant.errors import IndexError_, IndexMismatch, IndexMissing
 from assistant.build import build, ensure
-from assistant.index import load, read_manifest
+from assistant.index import file_digests, load, read_manifest, seal
 
 
 def vecs(store):
@@ -78,7 +78,12 @@ def test_sentence_owners_out_of_range_refused(settings, fake):
     built = build(settings, fake, progress=False)
     owner = built.sentence_owner.copy()
     owner[-1] = len(built.passages) + 5
-    np.save(settings.index.index_dir / "current" / "sentence_owner.npy", owner)
+    base = settings.index.index_dir / "current"
+    np.save(base / "sentence_owner.npy", owner)
+    # re-sealed, as a build with a bug would have written it: the consistency checks catch it
+    m = json.loads((base / "manifest.json").read_text())
+    m["build_files"] = file_digests(base)
+    (base / "manifest.json").write_text(json.dumps(seal(m)))
     with pytest.raises(IndexError_, match="inconsistent.*build --force"):
         load(settings, fake)
 

@@ -151,7 +151,7 @@ def test_search_starts_without_torch(real_service):
             "from assistant.service import QueryService\n"
             "from assistant.settings import Settings\n"
             f"svc = QueryService.open(Settings.load(corpus_dir={str(s.corpus_dir)!r}, index_dir={str(s.index_dir)!r}, "
-            f"model_dir={str(s.model_folder)!r}), build=False, progress=False)\n"
+            f"model_dir={str(s.model_folder)!r}), progress=False)\n"
             "r = svc.search('乡镇人大监督怎么做')\n"
             "assert r.hits and 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, sorted(sys.modules)\n"
             "print('ok', r.hits[0].passage.id)\n")

@@ -130,6 +130,7 @@ class Searcher:
 
     def run(self, state: QueryState) -> SearchResult:
         """Run the stages over ``state``; an abstaining verdict ends the query without hits."""
+        start, limit = time.perf_counter(), self.settings.web.request_timeout
         for stage in self.stages:
             t = time.perf_counter()
             stage(state)
@@ -137,11 +138,15 @@ class Searcher:
             state.timings[name] = state.timings.get(name, 0.0) + time.perf_counter() - t
             if state.verdict is not None and state.verdict.abstained:
                 break
+            if time.perf_counter() - start > limit:  # each stage is bounded; a stuck machine is not
+                raise QueryError(f"检索超时（超过 {limit:g} 秒），请稍后再试或缩短问题 "
+                                 f"(the search took over {limit:g} s: setting request_timeout)")
         v = state.verdict
         return SearchResult(query=state.text, hits=[] if v and v.abstained else state.hits,
                             abstained=bool(v and v.abstained), reason=v.reason if v else "",
                             support=v.support if v else None, mode=state.mode,
-                            evidence=v.evidence if v else {}, vector=state.vector, timings=state.timings)
+                            evidence=v.evidence if v else {}, vector=state.vector, timings=state.timings,
+                            index_version=self.index.version)
 
     # --- validation -----------------------------------------------------------------
     def clean(self, text: str, what: str) -> str:
@@ -171,7 +176,7 @@ class Searcher:
             return set()
         ix = self.index
         cands = set(ix.phrase_index().containing(text))
-        cands.update(ix.lexical.search(ix.tokenizer(text), 50).row(0).tolist())
+        cands.update(ix.lexical.search(ix.tokenizer(text), 50, text=text).row(0).tolist())
         cands.update(ix.dense.search(vector.reshape(1, -1), 50).row(0).tolist())
         hits = sorted(i for i in cands if len(s := squash(ix.passages[i].text)) >= 8 and (s in sq or sq in s))
         if not hits:

@@ -60,7 +60,7 @@ class LexicalRetriever(_Retriever):
     def __call__(self, state: QueryState) -> None:
         ix = self.index
         n = self.wanted(state)
-        bm = ix.lexical.scores(ix.tokenizer(state.text))
+        bm = ix.lexical.scores(ix.tokenizer(state.text), text=state.text)
         if state.mask is not None:
             bm = np.where(state.mask, bm, 0.0)
         state.bm25_all = bm

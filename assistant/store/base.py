@@ -60,17 +60,21 @@ class LexicalStore(Protocol):
 
     def __len__(self) -> int: ...
 
-    def add(self, ids: np.ndarray, token_lists: Sequence[Sequence[str]]) -> None: ...
+    def add(self, ids: np.ndarray, token_lists: Sequence[Sequence[str]], texts: Sequence[str] | None = None) -> None:
+        """Store documents by their tokens; ``texts`` (their raw text) is for a store whose
+        server analyzes text itself (Milvus), others ignore it."""
 
     def remove(self, ids: np.ndarray) -> None: ...
 
-    def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """The BM25 score of every stored document for the query ``tokens``, in ``ids()`` order."""
+    def scores(self, tokens: Sequence[str], text: str | None = None) -> np.ndarray:
+        """The BM25 score of every stored document for the query ``tokens`` (or its ``text``,
+        for a store that analyzes text), in ``ids()`` order."""
 
     def ids(self) -> np.ndarray:
         """The stored IDs, in the order ``scores`` uses."""
 
-    def search(self, tokens: Sequence[str], k: int, allowed: np.ndarray | None = None) -> Neighbours:
+    def search(self, tokens: Sequence[str], k: int, allowed: np.ndarray | None = None,
+               text: str | None = None) -> Neighbours:
         """The ``k`` best-scoring IDs with a positive score, restricted to ``allowed`` IDs."""
 
     def doc_freq(self, term: str) -> int:

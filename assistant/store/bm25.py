@@ -43,8 +43,8 @@ class Bm25Store:
     def __contains__(self, term: str) -> bool:
         return self.doc_freq(term) > 0
 
-    def add(self, ids, token_lists: Sequence[Sequence[str]]) -> None:
-        ids = as_ids(ids)
+    def add(self, ids, token_lists: Sequence[Sequence[str]], texts=None) -> None:
+        ids = as_ids(ids)  # texts: for stores that analyze text themselves
         if len(ids) != len(token_lists):
             raise ValueError("one token list per id")
         if np.isin(ids, self._ids).any():
@@ -67,7 +67,7 @@ class Bm25Store:
     def ids(self) -> np.ndarray:
         return self._ids
 
-    def scores(self, tokens: Sequence[str]) -> np.ndarray:
+    def scores(self, tokens: Sequence[str], text: str | None = None) -> np.ndarray:
         cols = [self._vocab[t] for t in tokens if t in self._vocab]
         scores = np.zeros(len(self), dtype=np.float32)
         data, indices, indptr = (self._matrix[n] for n in _ARRAYS)
@@ -77,7 +77,7 @@ class Bm25Store:
                 np.add.at(scores, indices[start:end], data[start:end])
         return scores
 
-    def search(self, tokens, k: int, allowed=None) -> Neighbours:
+    def search(self, tokens, k: int, allowed=None, text: str | None = None) -> Neighbours:
         scores = self.scores(tokens)
         if allowed is not None:
             scores = np.where(np.isin(self._ids, as_ids(allowed)), scores, 0.0).astype(np.float32)

@@ -63,8 +63,8 @@ class MemoryStore:
     @classmethod
     def load(cls, folder: Path, name: str, params: dict) -> "MemoryStore":
         store = cls(params["dim"])
-        store._ids = np.load(Path(folder) / f"{name}.ids.npy")
-        store._vecs = np.load(Path(folder) / f"{name}.vectors.npy")
+        store._ids = np.load(Path(folder) / f"{name}.ids.npy", allow_pickle=False)
+        store._vecs = np.load(Path(folder) / f"{name}.vectors.npy", allow_pickle=False)
         return store
 
     def params(self) -> dict:

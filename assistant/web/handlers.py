@@ -125,7 +125,7 @@ def corpus_view(service: QueryService, sources, doc_ids, occasions, removing):
     """Summary, table and filter choices of the current index (selections kept where still valid)."""
     index = service.index
     srcs, docs, occs = R.source_choices(index), R.doc_choices(index), R.occasion_choices(index)
-    return (R.corpus_summary(index), R.corpus_rows(index),
+    return (R.corpus_summary(index, service.notice), R.corpus_rows(index),
             gr.update(choices=srcs, value=_keep(sources, srcs)),
             gr.update(choices=docs, value=_keep(doc_ids, docs)),
             gr.update(choices=occs, value=_keep(occasions, occs)),
@@ -242,4 +242,4 @@ def _error_dict(query, mode, message: str) -> dict:
         return _SURROGATE.sub("\ufffd", v[:ECHOED_CHARS]) if isinstance(v, str) else None
 
     return {"query": echo(query), "mode": echo(mode), "outcome": "error", "abstained": False, "reason": "",
-            "support": None, "evidence": {}, "hits": [], "error": message}
+            "support": None, "evidence": {}, "hits": [], "index_version": None, "error": message}

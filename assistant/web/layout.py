@@ -57,6 +57,9 @@ def build_app(service: QueryService) -> gr.Blocks:
         gr.api(api.search, api_name="search")
         gr.api(api.similar, api_name="similar")
         gr.api(api.ask, api_name="ask")
+    web = service.settings.web
+    # searches run in parallel over the shared read-only index and model; changes take their own lock
+    demo.queue(default_concurrency_limit=web.concurrency, max_size=web.max_queue)
     return demo
 
 
@@ -142,7 +145,7 @@ def _similar_tab(service: QueryService, opts: Options, pick: tuple, tabs: gr.Tab
 def _corpus_tab(service: QueryService, opts: Options, demo: gr.Blocks) -> None:
     index, max_mb = service.index, service.settings.index.max_file_mb
     with gr.Tab("语料", id="corpus"):
-        summary = gr.Markdown(R.corpus_summary(index))
+        summary = gr.Markdown(R.corpus_summary(index, service.notice))
         table = gr.Dataframe(value=R.corpus_rows(index), headers=R.CORPUS_HEADERS, datatype="str",
                              interactive=False, wrap=True, elem_id="corpus-table",
                              column_widths=["13%", "25%", "5%", "10%", "16%", "9%", "15%", "7%"])

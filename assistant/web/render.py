@@ -277,11 +277,14 @@ def corpus_rows(index) -> list[list]:
             for d in index.documents()]
 
 
-def corpus_summary(index) -> str:
+def corpus_summary(index, notice: str | None = None) -> str:
+    """The corpus tab's first line (and the service's notice when the folder changed since the build)."""
     m = index.manifest
     counts = m.get("counts", {})
-    return (f"共 **{counts.get('documents', len(index.documents()))}** 篇讲话、**{counts.get('passages', len(index))}** 个段落；"
-            f"模型 `{esc(m.get('model', {}).get('name', '?'))}`，索引构建于 {esc(m.get('built_at', '?'))}。")
+    line = (f"共 **{counts.get('documents', len(index.documents()))}** 篇讲话、**{counts.get('passages', len(index))}** 个段落；"
+            f"模型 `{esc(m.get('model', {}).get('name', '?'))}`，索引构建于 {esc(m.get('built_at', '?'))}"
+            f"（版本 `{esc(index.version)}`）。")
+    return line + (f"\n\n⚠️ {esc(notice)}" if notice else "")
 
 
 def doc_choices(index) -> list[tuple[str, str]]:

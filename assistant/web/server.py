@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure("DEBUG" if args.verbose else settings.log_level, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         parse_auth(settings.web.auth)
-        demo = build_app(QueryService.open(settings))
+        service = QueryService.open(settings)
+        demo = build_app(service)
     except AssistantError as e:
         print(f"错误 / error: {e}", file=sys.stderr)
         return 2
@@ -81,5 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     if web.host not in LOOPBACK and not web.auth:
         log.warning("serving on %s without auth: anyone on the network can use the app", web.host)
     log.info("serving %s on http://%s:%d", TITLE, web.host, web.port)
+    service.watch()  # swap to an index the CLI made current (reload_seconds)
     serve(demo, settings)
     return 0
