@@ -20,7 +20,8 @@ ANSWERABLE = ("semantic", "keyword", "similar")
 
 def read_queries(path: str | Path) -> list[dict]:
     out = []
-    for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
+    # "\n" only: splitlines() would break a query at U+2028 or U+0085, which JSON leaves unescaped
+    for n, line in enumerate(Path(path).read_text("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -342,7 +342,9 @@ def _read_parts(base: Path, manifest: dict, token: str | None = None) -> dict:
     stores = manifest["stores"]
     return {
         "passages": [Passage.from_dict(json.loads(line))
-                     for line in (base / "passages.jsonl").read_text("utf-8").splitlines() if line.strip()],
+                     # split at "\n" only: splitlines() also breaks at U+2028, U+0085, \x1c… that json
+                     # leaves unescaped inside a passage's text, and the index would not load
+                     for line in (base / "passages.jsonl").read_text("utf-8").split("\n") if line.strip()],
         "dense": open_vector_store(base, "passages", stores["passages"], token),
         "sentences": open_vector_store(base, "sentences", stores["sentences"], token),
         "sentence_owner": np.load(base / "sentence_owner.npy", allow_pickle=False),

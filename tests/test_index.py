@@ -155,3 +155,22 @@ def test_corrupt_caches_only_cost_time(settings, fake):
     again = build(settings, fake, progress=False)
     assert [p.to_dict() for p in again.passages] == [p.to_dict() for p in first.passages]
     assert np.allclose(vecs(again.dense), vecs(first.dense))
+
+
+def test_passages_with_unicode_line_separators_load(settings, fake):
+    # found by tests/test_fuzz.py: passages.jsonl was read with splitlines(), which also breaks at
+    # U+2028, U+2029, U+0085 and \x1c-\x1e (json.dumps leaves them raw): the new index would not load
+    text = "乡镇人大要加强监督\u2028执法检查\u2029视察\x85调研\x1c评议\x1d测评\x1e整改，切实增强监督实效。"
+    (settings.index.corpus_dir / "d.md").write_text(f"# 监督工作会议讲话\n\n{text}\n", "utf-8")
+    build(settings, fake, progress=False)
+    again = load(settings, fake)
+    assert any(p.text == text for p in again.passages)
+
+
+def test_eval_queries_with_a_line_separator(tmp_path):
+    from assistant.evaluate import read_queries
+
+    f = tmp_path / "q.jsonl"
+    f.write_text(json.dumps({"id": "a", "type": "semantic", "query": "监督\u2028形式"}, ensure_ascii=False) + "\n",
+                 "utf-8")
+    assert read_queries(f)[0]["query"] == "监督\u2028形式"
