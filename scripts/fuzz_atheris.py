@@ -6,7 +6,7 @@ An input's first byte picks the file name's extension, the rest is the file. ``r
 must return speeches or raise ``IngestError`` naming the file; any other exception stops the
 fuzzer and libFuzzer saves the input (``crash-…``); an input running over ``-timeout`` seconds
 is saved as ``timeout-…``. Without a corpus folder it starts from the seed files of
-tests/fuzz_targets.py (one valid file per format) in a temporary folder. Replay a saved input
+tests/fuzz.py (one valid file per format) in a temporary folder. Replay a saved input
 with ``python scripts/fuzz_atheris.py crash-…``.
 
 Only the project's own modules are instrumented (coverage guidance inside python-docx,
@@ -18,9 +18,6 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 try:
     import atheris
@@ -54,8 +51,8 @@ def one_input(data: bytes) -> None:
 
 
 def seed_corpus() -> Path:
-    """The seed files of tests/fuzz_targets.py, each prefixed with its extension's byte."""
-    from tests.fuzz_targets import seed_files
+    """The seed files of tests/fuzz.py, each prefixed with its extension's byte."""
+    from tests.fuzz import seed_files
 
     folder = WORK / "seeds"
     folder.mkdir()

@@ -1,4 +1,4 @@
-"""Fuzzing the readers and the query path (the targets: tests/fuzz_targets.py).
+"""Fuzzing the readers and the query path (the targets: tests/fuzz.py).
 
 Each target runs ``ASSISTANT_FUZZ_EXAMPLES`` derandomized inputs (default 30: about 30 s on
 two cores); the first input that breaks a contract fails the test, shrunk by hypothesis.
@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("hypothesis")
 
-from tests.fuzz_targets import (EXAMPLES, TARGETS, FuzzRow, FuzzWorld, format_table, run_big_lines,  # noqa: E402
+from tests.fuzz import (EXAMPLES, TARGETS, FuzzRow, FuzzWorld, format_table, run_big_lines,  # noqa: E402
                                 run_fuzz, run_target)
 
 
