@@ -816,7 +816,7 @@ TARGETS: dict[str, Target] = {
     "add_files: upload batches": Target(
         lambda w: upload_batches(w.seeds), check_upload,
         "uploads, mostly broken; each refused with its name, the batch goes on, index and corpus "
-        "change only by the files added", share=0.2),
+        "change only by the files added", share=0.4),
     "QueryService.search": Target(
         lambda w: service_cases(w, "search"), check_service,
         "hostile text (100k chars, controls, lone surrogates), wrong-typed k/mode/filters, unknown filters"
