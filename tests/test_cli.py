@@ -150,6 +150,7 @@ def test_bad_input_is_refused_before_the_embedder_loads(tmp_path, args, msg):
 
 def test_filter_matching_nothing_and_unknown_source(env, capsys):
     # was: the corpus-has-no-answer message for both
+    assert main(["build"]) == 0
     assert main(["search", "安全生产", "--source", "b.txt", "--date-from", "2024-01-01"]) == 0
     out = capsys.readouterr().out
     assert "筛选条件没有匹配的讲话" in out and "语料中没有找到" not in out
