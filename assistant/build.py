@@ -64,7 +64,8 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True, files: 
         files = files if files is not None else corpus_view(settings)
         fingerprint = corpus_fingerprint(settings, files)
         docs, skipped = load_corpus(max_bytes=settings.index.max_file_mb * 2**20, files=files)
-        docs, too_long = within_limit(docs, settings, embedder)
+        chunks = JsonCache(cache_dir(settings) / "chunks.json")  # read once: the limit check and the build share it
+        docs, too_long = within_limit(docs, settings, embedder, chunks)
         skipped += too_long
         if not docs:
             raise IndexError_(f"no readable speeches in {settings.index.corpus_dir}" +
@@ -73,7 +74,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True, files: 
         # the folder first: a build killed before it is written still names its Milvus collections
         (Path(settings.index.index_dir) / "builds" / (build_id + ".partial")).mkdir(parents=True)
         try:
-            index, seconds = _make_index(docs, settings, embedder, progress, build_id)
+            index, seconds = _make_index(docs, settings, embedder, progress, build_id, chunks)
             index.manifest.update({
                 "corpus_hash": hash_of(fingerprint), "files": fingerprint, "skipped": skipped,
                 "file_sizes": {name: path.stat().st_size for name, path in files.items()},
@@ -95,13 +96,12 @@ def corpus_view(settings: Settings) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in corpus_files(root)}
 
 
-def within_limit(docs: list[Document], settings: Settings, embedder: Embedder) -> tuple[list[Document], list[str]]:
+def within_limit(docs: list[Document], settings: Settings, embedder: Embedder,
+                 cache: JsonCache) -> tuple[list[Document], list[str]]:
     """The speeches within ``max_passages_per_document``, and a message for each one over it
-    (chunked once: the chunk cache keeps the work for the build)."""
+    (chunked once: ``cache`` keeps the chunks for the build; the caller saves it)."""
     limit = settings.index.max_passages_per_document
-    cache = JsonCache(cache_dir(settings) / "chunks.json")
     counts = chunk_counts(docs, settings, embedder, cache)
-    cache.save()
     keep = [d for d, n in zip(docs, counts) if n <= limit]
     over = [f"{d.source}: 《{d.title}》 has {n} passages, over the limit of {limit} "
             f"(setting max_passages_per_document; split the file or raise the limit)"
@@ -109,22 +109,24 @@ def within_limit(docs: list[Document], settings: Settings, embedder: Embedder) -
     return keep, over
 
 
-def check_passages(docs: list[Document], settings: Settings, embedder: Embedder) -> None:
+def check_passages(docs: list[Document], settings: Settings, embedder: Embedder, cache: JsonCache) -> None:
     """IngestError when a speech of ``docs`` chunks into more passages than the limit."""
-    _, over = within_limit(docs, settings, embedder)
+    _, over = within_limit(docs, settings, embedder, cache)
     if over:
         raise IngestError(over[0])
 
 
 def _make_index(docs: list[Document], settings: Settings, embedder: Embedder, progress: bool,
-                build_id: str = "build") -> tuple[Index, dict]:
+                build_id: str = "build", chunks: JsonCache | None = None) -> tuple[Index, dict]:
     """The in-memory index of ``docs`` (manifest partly filled) and the embedding time; a
-    Milvus store fills collections named after ``build_id``."""
+    Milvus store fills collections named after ``build_id``; ``chunks``: the chunk cache
+    (read from disk when not given)."""
     from .calibrate import calibrate
     from .dedupe import template_groups
 
     s = settings.index
-    passages = chunk_corpus(docs, settings, embedder, JsonCache(cache_dir(settings) / "chunks.json"))
+    chunks = chunks if chunks is not None else JsonCache(cache_dir(settings) / "chunks.json")
+    passages = chunk_corpus(docs, settings, embedder, chunks)
     log.info("%d speeches -> %d passages", len(docs), len(passages))
     t_embed = time.time()
     # the context is empty when embed_context is off

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import build, check_passages
+from .build import build, cache_dir, check_passages
+from .cache import JsonCache
 from .embed import Embedder
 from .errors import IndexBusy, IngestError
 from .index import Index, read_manifest
@@ -84,12 +85,14 @@ def add_files(settings: Settings, embedder: Embedder, paths: list, progress: boo
         recover(settings)
         corpus.mkdir(parents=True, exist_ok=True)
         plan = _new_plan(corpus)
+        chunks = JsonCache(cache_dir(settings) / "chunks.json")  # one read for the whole batch
         try:
             for raw in paths:
                 try:
-                    changed.append(_stage(Path(raw), corpus, plan, settings, embedder))
+                    changed.append(_stage(Path(raw), corpus, plan, settings, embedder, chunks))
                 except IngestError as e:
                     skipped.append(str(e))
+            chunks.save()  # the build reuses the chunks made to check the limit
             index = _commit(plan, settings, embedder, progress) if plan.add else None
         finally:
             _finish(plan, settings)
@@ -209,7 +212,7 @@ def _read_plan(folder: Path) -> Plan | None:
         return None  # never saved: staging was interrupted, so no build names it
 
 
-def _stage(src: Path, corpus: Path, plan: Plan, settings: Settings, embedder: Embedder) -> str:
+def _stage(src: Path, corpus: Path, plan: Plan, settings: Settings, embedder: Embedder, chunks: JsonCache) -> str:
     """Validate ``src`` and copy it into the plan's staging folder; the name it will have."""
     if not src.is_file():
         raise IngestError(f"{src.name or src}: no such file")
@@ -218,7 +221,7 @@ def _stage(src: Path, corpus: Path, plan: Plan, settings: Settings, embedder: Em
         raise IngestError(f"{name}: a second file of this name in one batch; rename one of them")
     # validate before it can enter the corpus: readable, within the size and passage limits
     docs = read_file(src, max_bytes=settings.index.max_file_mb * 2**20)
-    check_passages(docs, settings, embedder)
+    check_passages(docs, settings, embedder, chunks)
     dest = corpus / name
     if dest.exists() and dest.read_bytes() != src.read_bytes():
         raise IngestError(f"{name}: a different file with this name is already in the corpus; "

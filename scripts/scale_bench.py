@@ -150,29 +150,26 @@ def recall(svc, index, queries: list[str], n: int) -> dict:
     same (regenerated) vectors."""
     _, ix, vec, svec, owner, _ = seed_parts()
     qv = svc.embedder.embed_queries(queries)
+    passages = _recall(qv, passage_chunks(n, vec), index.dense)
+    src, _ = sentence_layout(n, owner)
+    blocks = ((start, noisy(svec[src[start:start + CHUNK * 5]], seed=2_000_000 + start))
+              for start in range(0, len(src), CHUNK * 5))
+    sents = _recall(qv, blocks, index.sentences)
+    return {"passages": round(passages, 3), "sentences": round(sents, 3)}
+
+
+def _recall(qv: np.ndarray, blocks, store) -> float:
+    """recall@10 of ``store`` against the exact top 10 over ``blocks`` of (first id, vectors)."""
     best_s, best_i = [], []
-    for start, v in passage_chunks(n, vec):
+    for start, v in blocks:
         s = v @ qv.T
         top = np.argsort(-s, axis=0)[:10]
         best_s.append(np.take_along_axis(s, top, axis=0).T)
         best_i.append(top.T + start)
     s_all, i_all = np.hstack(best_s), np.hstack(best_i)
     truth = np.take_along_axis(i_all, np.argsort(-s_all, axis=1)[:, :10], axis=1)
-    got = index.dense.search(qv, 10).ids
-    passages = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)]))
-    src, _ = sentence_layout(n, owner)
-    best_s, best_i = [], []
-    for start in range(0, len(src), CHUNK * 5):
-        part = src[start:start + CHUNK * 5]
-        s = noisy(svec[part], seed=2_000_000 + start) @ qv.T
-        top = np.argsort(-s, axis=0)[:10]
-        best_s.append(np.take_along_axis(s, top, axis=0).T)
-        best_i.append(top.T + start)
-    s_all, i_all = np.hstack(best_s), np.hstack(best_i)
-    truth = np.take_along_axis(i_all, np.argsort(-s_all, axis=1)[:, :10], axis=1)
-    got = index.sentences.search(qv, 10).ids
-    sents = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)]))
-    return {"passages": round(passages, 3), "sentences": round(sents, 3)}
+    got = store.search(qv, 10).ids
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got)]))
 
 
 if __name__ == "__main__":

@@ -518,8 +518,10 @@ def valid_documents(docs, name: str) -> None:
         json.dumps([d.title, d.paragraphs, d.meta], ensure_ascii=False).encode("utf-8")  # lone surrogates fail
 
 
-def check_file(world: FuzzWorld, case: tuple[str, bytes]) -> None:
-    """read_file on one file: speeches, or an IngestError naming the file, within READ_SECONDS."""
+def check_file(world: FuzzWorld, case: tuple[str, bytes], seconds: float = READ_SECONDS,
+               keep: bool = True) -> None:
+    """read_file on one file: speeches, or an IngestError naming the file, within ``seconds``
+    (the file is deleted afterwards unless ``keep``)."""
     from assistant.errors import IngestError
     from assistant.ingest import read_file
 
@@ -527,31 +529,20 @@ def check_file(world: FuzzWorld, case: tuple[str, bytes]) -> None:
     path = world.scratch / name
     path.write_bytes(data)
     try:
-        with bounded(READ_SECONDS):
-            docs = read_file(path)
-    except IngestError as e:
-        clear_message(str(e), name)
-        return
-    valid_documents(docs, name)
-
-
-def check_big_file(world: FuzzWorld, case: tuple[str, bytes]) -> None:
-    """The same for a 10 MB line, with a bound of its own."""
-    from assistant.errors import IngestError
-    from assistant.ingest import read_file
-
-    name, data = case
-    path = world.scratch / name
-    path.write_bytes(data)
-    try:
-        with bounded(BIG_READ_SECONDS):
+        with bounded(seconds):
             docs = read_file(path)
     except IngestError as e:
         clear_message(str(e), name)
         return
     finally:
-        path.unlink()
+        if not keep:
+            path.unlink()
     valid_documents(docs, name)
+
+
+def check_big_file(world: FuzzWorld, case: tuple[str, bytes]) -> None:
+    """The same for a 10 MB line, with a bound of its own (and not left on disk)."""
+    check_file(world, case, BIG_READ_SECONDS, keep=False)
 
 
 def corpus_folders(seeds: dict[str, bytes]) -> st.SearchStrategy:

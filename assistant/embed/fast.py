@@ -87,10 +87,10 @@ class FastQueryEmbedder:
     def _document_encoder(self) -> OnnxQueryEncoder:
         with self._lock:
             if self._documents is None:
-                from .onnx import _cores
+                from ..system import cores
 
-                log.info("loading the document encoder (ONNX fp32, %d threads)", _cores())
-                self._documents = OnnxQueryEncoder(self.model_dir, self._documents_path, threads=_cores(),
+                log.info("loading the document encoder (ONNX fp32, %d threads)", cores())
+                self._documents = OnnxQueryEncoder(self.model_dir, self._documents_path, threads=cores(),
                                                    batch_size=16, batch_invariant=False).ready()
             return self._documents
 

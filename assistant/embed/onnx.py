@@ -766,8 +766,3 @@ def _load_tokenizer(cfg: "STConfig"):
     pad_token = cfg.pad_token or tok.id_to_token(pad_id) or "[PAD]"
     tok.enable_padding(direction="right", pad_id=pad_id, pad_token=pad_token)
     return tok
-
-
-def _cores() -> int:
-    """CPU cores this process may use."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

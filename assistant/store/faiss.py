@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..system import cores
+
 from .base import Neighbours, as_ids
 
 
@@ -58,7 +60,7 @@ class FaissStore:
     def add(self, ids, vectors) -> None:
         import faiss
 
-        faiss.omp_set_num_threads(_cores())  # training and adding use every core
+        faiss.omp_set_num_threads(cores())  # training and adding use every core
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if len(vectors) and not self._index.is_trained:
             # the inverted lists are learned from (a sample of) the first vectors added
@@ -212,9 +214,3 @@ def faiss_lists(index) -> int:
     import faiss
 
     return faiss.extract_index_ivf(index).nlist
-
-
-def _cores() -> int:
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
