@@ -27,7 +27,7 @@ from .embed import Embedder
 from .errors import IndexError_, IngestError
 from .index import (FORMAT_VERSION, Index, build_params, corpus_fingerprint, file_digests, hash_of, load,
                     read_manifest, seal, staleness)
-from .ingest import corpus_files, load_corpus
+from .ingest import corpus_map, load_corpus
 from .lock import index_lock
 from .settings import Settings
 from .store import new_lexical_store, new_vector_store
@@ -61,7 +61,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True, files: 
             from .store.milvus import client
 
             client(settings.index.milvus_address, settings.index.milvus_token)
-        files = files if files is not None else corpus_view(settings)
+        files = files if files is not None else corpus_map(settings.index.corpus_dir)
         fingerprint = corpus_fingerprint(settings, files)
         docs, skipped = load_corpus(max_bytes=settings.index.max_file_mb * 2**20, files=files)
         chunks = JsonCache(cache_dir(settings) / "chunks.json")  # read once: the limit check and the build share it
@@ -88,12 +88,6 @@ def build(settings: Settings, embedder: Embedder, progress: bool = True, files: 
             raise
         log.info("index built in %.1fs: %s", time.time() - t0, target)
     return load(settings, embedder)
-
-
-def corpus_view(settings: Settings) -> dict[str, Path]:
-    """The corpus folder's files: name (relative to the folder) -> path."""
-    root = Path(settings.index.corpus_dir)
-    return {str(p.relative_to(root)): p for p in corpus_files(root)}
 
 
 def within_limit(docs: list[Document], settings: Settings, embedder: Embedder,

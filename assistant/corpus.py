@@ -26,7 +26,7 @@ from .cache import JsonCache
 from .embed import Embedder
 from .errors import IndexBusy, IngestError
 from .index import Index, read_manifest
-from .ingest import PENDING, corpus_files, read_file
+from .ingest import PENDING, corpus_map, read_file
 from .lock import index_lock
 from .settings import Settings
 
@@ -65,7 +65,7 @@ class Plan:
 
     def view(self, corpus: Path) -> dict[str, Path]:
         """The corpus as it will be after this change: name -> file."""
-        files = {str(p.relative_to(corpus)): p for p in corpus_files(corpus)}
+        files = corpus_map(corpus)
         for name in self.remove:
             files.pop(name, None)
         files.update({name: self.files / name for name in self.add})
@@ -128,7 +128,7 @@ def resolve(settings: Settings, item: str) -> str:
     """The corpus file (its name relative to the corpus folder) that ``item`` names: a path,
     a file name or a speech id. IngestError when none does."""
     corpus = Path(settings.index.corpus_dir).resolve()
-    files = {str(p.relative_to(corpus)): p for p in corpus_files(corpus)} if corpus.is_dir() else {}
+    files = corpus_map(corpus) if corpus.is_dir() else {}
     p = Path(item)
     if item in files:
         return item

@@ -27,7 +27,7 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import AssistantError, IndexError_, IndexMismatch, IndexMissing, IngestError
-from .ingest import corpus_files, file_hash
+from .ingest import corpus_map, file_hash
 from .settings import Settings
 from .columns import MetadataColumns, PhraseIndex
 from .text import sentences
@@ -207,9 +207,7 @@ class Index:
 
 def corpus_fingerprint(settings: Settings, files: dict[str, Path] | None = None) -> dict:
     """File name -> sha256 for every corpus file (or for ``files``: name -> path)."""
-    if files is None:
-        root = Path(settings.index.corpus_dir)
-        files = {str(p.relative_to(root)): p for p in corpus_files(root)}
+    files = corpus_map(settings.index.corpus_dir) if files is None else files
     return {name: file_hash(path) for name, path in files.items()}
 
 
@@ -292,8 +290,7 @@ def corpus_drift(manifest: dict, settings: Settings) -> str | None:
     """A cheap look (names and sizes, no hashing) at whether the corpus folder still holds
     what the index was built from; what differs, or None."""
     try:
-        root = Path(settings.index.corpus_dir)
-        now = {str(p.relative_to(root)): p.stat().st_size for p in corpus_files(root)}
+        now = {name: p.stat().st_size for name, p in corpus_map(settings.index.corpus_dir).items()}
     except (OSError, IngestError):
         return "the corpus folder cannot be read"
     built = manifest.get("file_sizes", {})

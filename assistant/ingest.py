@@ -220,6 +220,12 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts))
 
 
+def corpus_map(corpus_dir: Path) -> dict[str, Path]:
+    """The corpus folder's files by name (relative to the folder): what an index is built from."""
+    corpus_dir = Path(corpus_dir)
+    return {str(p.relative_to(corpus_dir)): p for p in corpus_files(corpus_dir)}
+
+
 def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -103,8 +103,8 @@ class IndexSettings(_Group):
     and run on onnxruntime (the same vectors as torch to 1e-7, 2.5× faster, no torch at
     start-up); ``onnx-int8``, that export quantized to int8 (4× faster, cosine ≥ 0.994 to
     fp32, but it moves abstention: README); ``torch``, sentence-transformers. Documents are
-    always embedded on fp32 sentence-transformers. The index records the query encoder (its
-    abstention calibration is made with it)."""
+    embedded on the fp32 ONNX export (cosine ≥ 0.99999 to sentence-transformers). The index
+    records the query encoder (its abstention calibration is made with it)."""
     embed_batch_size: int = _num(16, 1, 1024)
     sentence_weight: float = _num(0.6, 0.0, 1.0)
     """Share of a passage's dense score that comes from its best-matching sentence (each

@@ -1,10 +1,11 @@
-"""Queries on the ONNX encoder, documents on sentence-transformers loaded when needed.
+"""Queries and documents on the model's ONNX export; no torch.
 
 Answering needs only query vectors (a question, the focus test's variants, a pasted
 paragraph for 相似段落): those go through onnxruntime (``onnx.py``), which loads in about a
 second and runs a query in about 10 ms on one thread. Passages are embedded only by builds
-(and `add`), on the fp32 sentence-transformers model, which — with torch — is loaded on
-the first call that needs it; a search or the app never imports torch.
+(and `add`), on the fp32 export (the same vectors as sentence-transformers to 1e-5), loaded
+on the first call that needs it with every core; neither a search, the app nor an add imports
+torch (``torch_model()`` gives the sentence-transformers model: the benchmark's anchor).
 """
 from __future__ import annotations
 
