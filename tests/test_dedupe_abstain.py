@@ -95,6 +95,21 @@ def test_focus_passes_a_paraphrase_whose_answer_echoes_the_word():
     assert focus(q, _toy_embed([q])[0], [], lambda v: pool @ v.T, _toy_embed, 0.015) == (1.0, "")
 
 
+def test_focus_reuses_the_query_vector_of_a_batch_invariant_encoder():
+    q = "罢免人大代表平时怎么做"
+    pool = _toy_embed(["人大代表选举"])
+    batches = []
+
+    def counting(texts):
+        batches.append(list(texts))
+        return _toy_embed(texts)
+
+    again = focus(q, _toy_embed([q])[0], ["罢免", "平时"], lambda v: pool @ v.T, counting, 0.015)
+    reused = focus(q, _toy_embed([q])[0], ["罢免", "平时"], lambda v: pool @ v.T, counting, 0.015, reuse_query=True)
+    assert reused == again
+    assert batches == [[q, "人大代表平时怎么做", "罢免人大代表怎么做"], ["人大代表平时怎么做", "罢免人大代表怎么做"]]
+
+
 def test_support_abstains_on_an_unfocused_match():
     def s(f, bar=-0.12):
         return support(Evidence(dense_top=0.9, dense_z=4.5, coverage=0.7, n_terms=4, focus=f), 3.4, 0.87,

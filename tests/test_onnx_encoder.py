@@ -397,6 +397,16 @@ def test_real_batching_gives_the_same_vectors_as_one_by_one(real, real_encoders)
 
 
 @pytest.mark.real
+def test_real_fp32_query_vector_does_not_depend_on_its_variants(real_encoders):
+    # the focus test reuses a query's vector beside its one-word-shorter variants
+    # (FastQueryEmbedder.batch_invariant): that is only sound if the batch leaves it alone
+    fp32 = real_encoders["fp32"]
+    for q in _eval_queries("extra")[:30]:
+        variants = [q[:i] + q[i + 2:] for i in range(0, len(q) - 2, max(1, len(q) // 4))]
+        assert np.abs(fp32.embed_queries([q] + variants)[0] - fp32.embed_queries([q])[0]).max() < 1e-6, q
+
+
+@pytest.mark.real
 def test_real_empty_list_and_attributes(real_encoders):
     enc = real_encoders["int8"]
     assert enc.dim == 384 and enc.max_tokens == 512

@@ -13,6 +13,10 @@ class Embedder(Protocol):
     max_tokens: int
     query_fingerprint: str
     """Identifies the query vectors: the model plus what runs it (``fingerprint/onnx-int8``)."""
+    batch_invariant: bool
+    """A query's vector is the same bit for bit whatever it is embedded beside (fp32 ONNX:
+    measured on 285 eval queries; not int8, whose activation scale is per batch, nor torch);
+    the focus test then reuses it instead of embedding the question again."""
 
     def embed_passages(self, texts: Sequence[str], batch_size: int = 16, progress: bool = False) -> np.ndarray: ...
 

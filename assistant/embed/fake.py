@@ -11,6 +11,7 @@ class FakeEmbedder:
 
     name = "fake-ngram"
     fingerprint = "fake-ngram-v1"
+    batch_invariant = True  # each text hashed on its own
 
     def __init__(self, dim: int = 256, max_tokens: int = 512):
         self.dim = dim

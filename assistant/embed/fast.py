@@ -42,6 +42,12 @@ class FastQueryEmbedder:
         self._lock = threading.Lock()
 
     @property
+    def batch_invariant(self) -> bool:
+        """fp32 vectors are bit-identical alone or in a batch (285 eval queries, 1 and 2
+        threads); int8 ones are not (the activation scale is taken over the batch)."""
+        return self.query_encoder == "onnx"
+
+    @property
     def query_fingerprint(self) -> str:
         """Identifies the query vectors (calibration is cached and recorded per query encoder)."""
         return f"{self.fingerprint}/{self.query_encoder}"

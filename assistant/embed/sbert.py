@@ -10,6 +10,8 @@ import numpy as np
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, with e5-style query/passage prompts when the model defines them."""
 
+    batch_invariant = False  # padding beside longer batch mates changes torch's float sums slightly
+
     def __init__(self, model: str | Path, name: str | None = None, fingerprint: str = "",
                  query_threads: int = 1):
         from sentence_transformers import SentenceTransformer

@@ -59,10 +59,13 @@ class AbstentionJudge:
     """Holds the index's calibration; judges each query once from both rankers' best passages."""
 
     def __init__(self, index: Index, settings: AbstentionSettings,
-                 embed_queries: Callable[[list[str]], np.ndarray], pool: int = 5):
+                 embed_queries: Callable[[list[str]], np.ndarray], pool: int = 5, reuse_query: bool = False):
         self.index = index
         self.settings = settings
         self.embed_queries = embed_queries
+        self.reuse_query = reuse_query
+        """The query's own vector serves the focus test (an encoder whose vectors do not depend
+        on their batch mates); otherwise the query is embedded again beside its variants."""
         self.pool = pool
         self.tau_z, self.tau_top = thresholds(index.manifest.get("calibration", {}), settings)
 
@@ -79,7 +82,7 @@ class AbstentionJudge:
             # the focus test costs one embedding per missing word: only when the rest passed
             ev.focus, ev.focus_term = focus(state.text, state.vector, absent_terms(list(state.terms), texts),
                                             lambda vecs: self.index.dense_scores(vecs, np.array(pool, np.int64)),
-                                            self.embed_queries, st.focus_importance)
+                                            self.embed_queries, st.focus_importance, self.reuse_query)
             support = self.support(ev)
         abstained = state.abstain and support < 1.0
         reason = ""
@@ -116,20 +119,26 @@ def absent_terms(terms: list[str], texts: list[str], limit: int = 12) -> list[st
 
 
 def focus(query: str, qvec: np.ndarray, missing: list[str], pool_scores, embed_queries,
-          min_importance: float) -> tuple[float, str]:
+          min_importance: float, reuse_query: bool = False) -> tuple[float, str]:
     """(lowest echo/importance ratio, its word) over the ``missing`` words of ``query``.
 
     For a word w: importance = 1 - cos(q, q without w), what w adds to the question;
     echo = max over the best passages p of score(q, p) - score(q without w, p), how much of
     that the passages carry. Words less important than ``min_importance`` (fillers such as
     "平时", "为啥") are skipped. ``pool_scores(query_vectors) -> (passages, queries)`` scores
-    the best passages; ``embed_queries(texts) -> vectors`` embeds the variants."""
+    the best passages; ``embed_queries(texts) -> vectors`` embeds the variants. With
+    ``reuse_query`` ``qvec`` is used as it is (it must be what ``embed_queries([query])`` gives
+    beside any batch mates: fp32 ONNX, the fake); otherwise the question is embedded again
+    beside its variants, because an int8 encoder's activation scale depends on the batch and
+    importance and echo compare the question with its variants."""
     if not missing:
         return 1.0, ""
-    # the question is embedded again beside its variants: an int8 encoder's activation scale
-    # depends on the batch, and importance and echo compare the question with its variants
-    both = embed_queries([query] + [query.replace(w, "") for w in missing])
-    qvec, variants = both[0], both[1:]
+    variants = [query.replace(w, "") for w in missing]
+    if reuse_query:
+        variants = embed_queries(variants)
+    else:
+        both = embed_queries([query] + variants)
+        qvec, variants = both[0], both[1:]
     scores = pool_scores(np.vstack([qvec.reshape(1, -1), variants]))
     if not len(scores):
         return 1.0, ""

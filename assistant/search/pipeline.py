@@ -84,7 +84,8 @@ class Searcher:
             DenseRetriever(index, r.candidates),
             LexicalRetriever(index, r.candidates),
             Fuse(index, r),
-            AbstentionJudge(index, settings.abstention, embedder.embed_queries),
+            AbstentionJudge(index, settings.abstention, embedder.embed_queries,
+                            reuse_query=getattr(embedder, "batch_invariant", False)),
             AnswerTypeJudge(index, settings.abstention),
             TemplateFolder(index, r.dedupe),
         ]
