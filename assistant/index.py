@@ -22,6 +22,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from .errors import AssistantError, IndexError_, IndexMismatch, IndexMissing, In
 from .ingest import corpus_map, file_hash
 from .settings import Settings
 from .columns import MetadataColumns, PhraseIndex
+from .passages import read_passages, texts_of
 from .text import sentences
 from .store import LexicalStore, VectorStore, open_lexical_store, open_vector_store
 from .tokenize import DATA, Tokenizer
@@ -46,7 +48,8 @@ class Index:
     """A loaded index: ``passages[i]`` is ID ``i`` in the ``dense`` and ``lexical`` stores;
     sentence vector ``j`` in ``sentences`` belongs to passage ``sentence_owner[j]``."""
 
-    passages: list[Passage]
+    passages: Sequence[Passage]
+    """A list, or above ``resident_passages`` a PassageFile reading them on demand."""
     dense: VectorStore
     """One vector per passage (title and heading path included)."""
     sentences: VectorStore
@@ -180,7 +183,7 @@ class Index:
     def phrase_index(self) -> "PhraseIndex":
         """The verbatim-lookup index (built from the passages when the build did not store one)."""
         if self.phrases is None:
-            self.phrases = PhraseIndex.build([p.text for p in self.passages])
+            self.phrases = PhraseIndex.build(texts_of(self.passages))
         return self.phrases
 
     def section(self, i: int, limit: int = 9) -> list[int]:
@@ -335,13 +338,10 @@ def _check_manifest(manifest: dict | None, settings: Settings, embedder: Embedde
     return manifest
 
 
-def _read_parts(base: Path, manifest: dict, token: str | None = None) -> dict:
+def _read_parts(base: Path, manifest: dict, token: str | None = None, resident: int = 1 << 62) -> dict:
     stores = manifest["stores"]
     return {
-        "passages": [Passage.from_dict(json.loads(line))
-                     # split at "\n" only: splitlines() also breaks at U+2028, U+0085, \x1c… that json
-                     # leaves unescaped inside a passage's text, and the index would not load
-                     for line in (base / "passages.jsonl").read_text("utf-8").split("\n") if line.strip()],
+        "passages": read_passages(base / "passages.jsonl", resident),
         "dense": open_vector_store(base, "passages", stores["passages"], token),
         "sentences": open_vector_store(base, "sentences", stores["sentences"], token),
         "sentence_owner": np.load(base / "sentence_owner.npy", allow_pickle=False),
@@ -403,7 +403,7 @@ def _load_build(settings: Settings, name: str | None, embedder: Embedder | None,
                                check_corpus)
     verify(base, manifest)
     try:
-        parts = _read_parts(base, manifest, settings.index.milvus_token)
+        parts = _read_parts(base, manifest, settings.index.milvus_token, settings.index.resident_passages)
     except AssistantError:
         raise
     except Exception as e:
@@ -420,4 +420,4 @@ def _load_build(settings: Settings, name: str | None, embedder: Embedder | None,
                  tokenizer=Tokenizer(parts["terms"]), manifest=manifest, groups=parts["groups"],
                  path=base.resolve(), sentence_weight=float(manifest["params"].get("sentence_weight", 0.0)),
                  null_sample=parts["null_sample"],
-                 phrases=PhraseIndex.load(base, [p.text for p in parts["passages"]]))
+                 phrases=PhraseIndex.load(base, texts_of(parts["passages"])))

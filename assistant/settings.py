@@ -124,6 +124,10 @@ class IndexSettings(_Group):
     ann_threshold: int = _num(200_000, 1_000, 1_000_000_000)
     """Above this many vectors (passages or sentences) FAISS uses an approximate IVF-SQ8
     index (recall@10 ≥ 0.95 measured at 10^5-10^6: README) instead of the exact flat one."""
+    resident_passages: int = _num(200_000, 0, 1_000_000_000)
+    """Up to this many passages are held in memory; a larger index keeps only where each
+    one starts in passages.jsonl and reads it when a result needs it (the last 4,096 cached):
+    texts and citations as Python objects take about 3 KB a passage."""
     null_sample: int = _num(1024, 100, 1_000_000)
     """Passages in the fixed random sample on which a query's null distribution (its scores'
     mean and spread, used by z-fusion and abstention) is measured; a smaller index uses all."""
