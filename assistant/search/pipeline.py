@@ -19,6 +19,7 @@ from ..embed import Embedder
 from ..errors import QueryError, shown
 from ..index import Index
 from ..settings import Settings
+from ..system import single_threaded_blas
 from ..text import squash
 from ..tokenize import to_simplified
 from ..types import Mode, Outcome, SearchResult
@@ -76,6 +77,7 @@ class Searcher:
     """Search and similar-paragraph lookup over one loaded index (read-only, shareable)."""
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings):
+        single_threaded_blas()
         self.index = index
         self.embedder = embedder
         self.settings = settings
