@@ -8,7 +8,7 @@ import pytest
 from assistant.answer.check import check, containment, split_cited
 from assistant.build import build
 from assistant.cli import main
-from assistant.search.answer_type import asked
+from assistant.search.answer_type import asked, gives
 from assistant.service import QueryService
 from assistant.types import AnswerKind, Citation, Hit, Passage
 from assistant.web import handlers as H
@@ -172,9 +172,24 @@ def test_cli_ask_with_and_without_llm(settings, llm_server, monkeypatch, capsys,
     ("选举定在哪一天", ["time"]), ("监督电话是多少", ["count", "contact"]), ("残疾证在哪里办理", ["where"]),
     ("残疾证怎么办理", ["procedure"]), ("排查了多少处隐患", ["count"]),
     ("人大监督怎么做", []), ("为何时好时坏", []), ("群众办证要跑好几个领导", []), ("村村通修好没几年路就坏了", []),
+    ("乡里人大这几年暴露出哪些短板", []), ("近几天的工作", []), ("污水厂每天能处理多少吨污水", ["count"]),
 ])
 def test_question_kinds(q, kinds):
     assert [k.name for k in asked(q)] == kinds
+
+
+@pytest.mark.parametrize("q, sentence, ok", [
+    ("污水厂每天能处理多少吨污水", "日处理污水3万吨。", True),
+    ("污水厂每天能处理多少吨污水", "总投资3000万元，占地50亩。", False),  # figures, but not tons
+    ("这次表彰了多少名优秀党员", "表彰优秀共产党员56人。", True),      # 名 and 人 count people alike
+    ("这次表彰了多少名优秀党员", "建成示范点12个。", False),
+    ("去年一共卖了多少度电", "售电量完成1.2亿千瓦时。", True),
+    ("排查了几户", "排查农户320家。", True),
+    ("要配几个专门干事", "配备专职干事3名。", True),             # 个 names no unit: any count
+])
+def test_a_count_in_the_unit_the_question_names(q, sentence, ok):
+    (kind,) = asked(q)
+    assert bool(gives(kind, q).search(sentence)) is ok
 
 
 def test_answer_type_judge_abstains_without_the_value(service):

@@ -46,12 +46,12 @@ TYPES = (
         r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
         re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:元|万元|亿元|块)"), specific=True),
     AnswerType("count", "具体数字", re.compile(
-        r"多少(?:名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|万|亿)|(?<![没哪好])几(?:个(?!月)|名|人|家|户|次|项|所|条|辆|台|套)|"
+        r"多少(?:名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|吨|平方米|万|亿)|(?<![没哪好])几(?:个(?!月)|名|人|家|户|次|项|所|条|辆|台|套)|"
         r"多少$|多少[？?]|多大|比例|占比"),
         re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:%|％|名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|倍|成|万|亿|千|辆|台|套|处|座|公里)|百分之")),
     AnswerType("time", "具体时间或期限", re.compile(
-        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<!没)几天|多少天|几个月|多少年|"
-        r"(?<!没)几年(?!来)|期限|截止|几点|什么时间"),
+        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这近])几天|多少天|几个月|多少年|"
+        r"(?<![没这近])几年(?!来)|期限|截止|几点|什么时间"),
         re.compile(rf"{_NUM}\s*(?:年|月|日|号|天|周|小时|个月|季度)|季度|每年|每月|每周|年底|月底|年内|月内|日前|以前|之前|"
                    r"期间|上半年|下半年|春节|冬季|夏季|近期")),
     AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
@@ -65,6 +65,14 @@ TYPES = (
 )
 _QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "哪个")
 
+# A count question that names its unit (多少吨污水, 多少名党员, 几户) is answered by a figure
+# in that unit, not by any figure: report paragraphs are full of figures about other things.
+# 个 is too generic to tell anything; 几 after 哪/好/这/近/没 asks no number (哪几项, 好几处).
+_ASKED_UNIT = re.compile(r"(?:多少|(?<![哪好这近没])几)\s*(名|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|"
+                         r"公里|吨|平方米)")
+_SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
+              "度": "度|千瓦时|kWh"}
+
 
 def asked(question: str) -> list[AnswerType]:
     """The kinds of value ``question`` asks for (an amount of money is not also a bare count)."""
@@ -72,6 +80,15 @@ def asked(question: str) -> list[AnswerType]:
     if any(t.name == "money" for t in kinds):
         kinds = [t for t in kinds if t.name != "count"]
     return kinds
+
+
+def gives(kind: AnswerType, question: str) -> re.Pattern:
+    """What a sentence must hold to give ``kind`` of value for ``question`` (a count in the
+    unit the question names, when it names one)."""
+    m = _ASKED_UNIT.search(question) if kind.name == "count" else None
+    if m is None:
+        return kind.gives
+    return re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:亿|万|千|百)?\s*(?:{_SAME_UNIT.get(m.group(1), m.group(1))})")
 
 
 def salient_terms(terms: dict[str, float], n: int = 3) -> list[str]:
@@ -97,7 +114,7 @@ class AnswerTypeJudge:
             return
         closest, specific = self.relevant(state)
         missing = [k for k in kinds
-                   if not any(k.gives.search(s) for s in (specific if k.specific else closest + specific))]
+                   if not any(gives(k, state.text).search(s) for s in (specific if k.specific else closest + specific))]
         v = state.verdict
         v.evidence["asks"] = [k.name for k in kinds]
         if missing:
@@ -107,10 +124,14 @@ class AnswerTypeJudge:
 
     def relevant(self, state: QueryState) -> tuple[list[str], list[str]]:
         """Sentences of the top passages near the question: (the few with the highest
-        cosine, every one holding one of its most specific words)."""
+        cosine, every one holding one of its most specific words that these passages use)."""
         st = self.settings
-        cands = [(cos, text) for i in state.ranked()[:st.answer_type_passages]
-                 for text, _, cos in self.index.passage_sentences(i, state.vector)]
-        words = salient_terms(state.terms)
+        top = state.ranked()[:st.answer_type_passages]
+        cands = [(cos, text) for i in top for text, _, cos in self.index.passage_sentences(i, state.vector)]
+        # the specific words that anchor a sentence are the question's words these passages
+        # use: a word none of them has (a colloquial 种地人家) anchors nothing, and the focus
+        # test has judged it already
+        texts = [self.index.passages[i].text for i in top]
+        words = salient_terms({t: w for t, w in state.terms.items() if any(t in x for x in texts)})
         closest = [text for _, text in sorted(cands, key=lambda c: -c[0])[:st.answer_type_sentences]]
         return closest, [text for _, text in cands if any(w in text for w in words)]
