@@ -186,6 +186,11 @@ def test_question_kinds(q, kinds):
     ("去年一共卖了多少度电", "售电量完成1.2亿千瓦时。", True),
     ("排查了几户", "排查农户320家。", True),
     ("要配几个专门干事", "配备专职干事3名。", True),             # 个 names no unit: any count
+    ("危房改造每户补助多少钱", "完成危房改造12户，共投入资金36万元。", False),  # a total, not per household
+    ("危房改造每户补助多少钱", "对改造户每户补助3000元。", True),
+    ("危房改造每户补助多少钱", "补助标准为2万元/户。", True),
+    ("农民每人一年挣多少钱", "农民人均纯收入达到5612元。", True),
+    ("危房改造补助多少钱", "共投入资金36万元。", True),           # no 每: any amount
 ])
 def test_a_count_in_the_unit_the_question_names(q, sentence, ok):
     (kind,) = asked(q)

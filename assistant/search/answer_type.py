@@ -70,6 +70,8 @@ _QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "
 # 个 is too generic to tell anything; 几 after 哪/好/这/近/没 asks no number (哪几项, 好几处).
 _ASKED_UNIT = re.compile(r"(?:多少|(?<![哪好这近没])几)\s*(名|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|"
                          r"公里|吨|平方米)")
+# an amount per unit: a report's totals (共投入500万元) do not say what one household gets
+_PER = re.compile(r"每(?:个|位|名)?(户|人|亩|月|年|天|次|吨|头)")
 _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
               "度": "度|千瓦时|kWh"}
 
@@ -83,8 +85,16 @@ def asked(question: str) -> list[AnswerType]:
 
 
 def gives(kind: AnswerType, question: str) -> re.Pattern:
-    """What a sentence must hold to give ``kind`` of value for ``question`` (a count in the
-    unit the question names, when it names one)."""
+    """What a sentence must hold to give ``kind`` of value for ``question``: a count in the
+    unit the question names, when it names one; for an amount per household, person, mu or
+    month (每户补助多少钱), an amount stated per something (每…X元, X元/户, 人均…X元)."""
+    if kind.name == "money":
+        m = _PER.search(question)
+        if m is None:
+            return kind.gives
+        money = r"(?:多|余)?\s*(?:元|万元|亿元|块)"
+        return re.compile(rf"每[^，。；]{{0,8}}{_NUM}\s*{money}|{_NUM}\s*{money}\s*/\s*{m.group(1)}|"
+                          rf"人均[^，。；]{{0,8}}{_NUM}\s*{money}")
     m = _ASKED_UNIT.search(question) if kind.name == "count" else None
     if m is None:
         return kind.gives
