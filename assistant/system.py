@@ -18,9 +18,13 @@ def single_threaded_blas() -> None:
     A query's matrix products are small (candidates × dimensions); a multi-threaded BLAS
     gains nothing on them, and its threads, spinning after each call, take the cores from
     the ONNX query encoder running next: measured on 2 cores, warm search p50 45 → 23 ms
-    with 2 encoder threads."""
+    with 2 encoder threads. FAISS's own BLAS is left alone: it trains and fills large
+    indexes, and a single query does not call it."""
     global _blas_limit
     if _blas_limit is None:
-        from threadpoolctl import threadpool_limits
+        import numpy  # noqa: F401 (its BLAS must be loaded to be found)
+        from threadpoolctl import ThreadpoolController
 
-        _blas_limit = threadpool_limits(limits=1, user_api="blas")  # kept: dropping it keeps the limit too
+        ctl = ThreadpoolController()
+        prefixes = [m["prefix"] for m in ctl.info() if m["user_api"] == "blas" and "numpy" in m["filepath"]]
+        _blas_limit = ctl.select(prefix=prefixes).limit(limits=1) if prefixes else False
