@@ -191,8 +191,14 @@ def test_question_kinds(q, kinds):
     ("危房改造每户补助多少钱", "补助标准为2万元/户。", True),
     ("农民每人一年挣多少钱", "农民人均纯收入达到5612元。", True),
     ("危房改造补助多少钱", "共投入资金36万元。", True),           # no 每: any amount
+    ("暂扣的货物要在几天内退还", "2019年5月开展专项整治。", False),   # a date is not a span
+    ("暂扣的货物要在几天内退还", "应在15个工作日内退还。", True),
+    ("被判了多少年", "判处有期徒刑三年。", True),
+    ("主席团隔多久碰一次头", "主席团每季度召开一次会议。", True),      # how often: a frequency answers
+    ("服务中心每天几点上班", "服务中心每天开放。", False),
+    ("服务中心每天几点上班", "上午8:30至12:00办公。", True),
 ])
-def test_a_count_in_the_unit_the_question_names(q, sentence, ok):
+def test_the_value_must_be_of_the_kind_asked(q, sentence, ok):
     (kind,) = asked(q)
     assert bool(gives(kind, q).search(sentence)) is ok
 

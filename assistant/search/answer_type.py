@@ -70,6 +70,15 @@ _QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "
 # 个 is too generic to tell anything; 几 after 哪/好/这/近/没 asks no number (哪几项, 好几处).
 _ASKED_UNIT = re.compile(r"(?:多少|(?<![哪好这近没])几)\s*(名|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|"
                          r"公里|吨|平方米)")
+# How long, as against when: a duration is answered by a span (3个月, 15天, 两年), not by a
+# date; 多久…一次 asks how often, which dates and frequencies (每季度) answer.
+_DURATION_ASK = re.compile(r"多久|多长时间|多少天|多少个月|多少年|几周|几个星期|多少小时|几小时|"
+                           r"(?<![没这近哪好前后])几(?:天|个月|年(?!来))")
+_WHEN_ASK = re.compile(r"一次|一回|一趟|什么时候|何时|哪年|哪一年|几月|哪个月|哪一?天|几号|截止|什么时间")
+_DURATION = re.compile(r"(?<![\d.])(?:\d{1,3}(?:\.\d+)?|[一二两三四五六七八九十百半]+)\s*(?:多|余)?\s*"
+                       r"(?:个月|个?(?:天|周|星期|小时|分钟|工作日)|年(?!度|级|代))")
+_CLOCK_ASK = re.compile(r"几点|什么时间段")
+_CLOCK = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:\d{1,2}|[一二三四五六七八九十]+)\s*[点时](?:半|\d|整|前|后|[至到—-])")
 # an amount per unit: a report's totals (共投入500万元) do not say what one household gets
 _PER = re.compile(r"每(?:个|位|名)?(户|人|亩|月|年|天|次|吨|头)")
 _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
@@ -87,7 +96,9 @@ def asked(question: str) -> list[AnswerType]:
 def gives(kind: AnswerType, question: str) -> re.Pattern:
     """What a sentence must hold to give ``kind`` of value for ``question``: a count in the
     unit the question names, when it names one; for an amount per household, person, mu or
-    month (每户补助多少钱), an amount stated per something (每…X元, X元/户, 人均…X元)."""
+    month (每户补助多少钱), an amount stated per something (每…X元, X元/户, 人均…X元); for
+    how long (几天内, 判了几年), a duration (3个月, 十五天; a year like 2019年 is a date); for
+    the hour (几点), a clock time."""
     if kind.name == "money":
         m = _PER.search(question)
         if m is None:
@@ -95,6 +106,12 @@ def gives(kind: AnswerType, question: str) -> re.Pattern:
         money = r"(?:多|余)?\s*(?:元|万元|亿元|块)"
         return re.compile(rf"每[^，。；]{{0,8}}{_NUM}\s*{money}|{_NUM}\s*{money}\s*/\s*{m.group(1)}|"
                           rf"人均[^，。；]{{0,8}}{_NUM}\s*{money}")
+    if kind.name == "time":
+        if _CLOCK_ASK.search(question):
+            return _CLOCK
+        if _DURATION_ASK.search(question) and not _WHEN_ASK.search(question):
+            return _DURATION
+        return kind.gives
     m = _ASKED_UNIT.search(question) if kind.name == "count" else None
     if m is None:
         return kind.gives
