@@ -15,18 +15,20 @@ FIELDS = ("source", "doc_id", "occasion", "place", "speaker")
 class MetadataColumns:
     """One integer code per passage and field (-1: not stated), and dates as yyyymmdd (0: none)."""
 
-    def __init__(self, passages):
+    def __init__(self, n: int):
+        """Columns for ``n`` passages, filled by :meth:`add` (the index reads its passages once)."""
         self.values: dict[str, dict[str, int]] = {f: {} for f in FIELDS}
-        codes = {f: np.empty(len(passages), np.int32) for f in FIELDS}
-        dates = np.zeros(len(passages), np.int32)
-        for i, p in enumerate(passages):
-            c = p.citation
-            row = {"source": c.source, "doc_id": p.doc_id, "occasion": c.occasion, "place": c.place,
-                   "speaker": c.speaker}
-            for f, v in row.items():
-                codes[f][i] = -1 if v is None else self.values[f].setdefault(v, len(self.values[f]))
-            dates[i] = int(c.date.replace("-", "")) if c.date and c.date[:4].isdigit() else 0
-        self.codes, self.dates = codes, dates
+        self.codes = {f: np.full(n, -1, np.int32) for f in FIELDS}
+        self.dates = np.zeros(n, np.int32)
+
+    def add(self, i: int, p) -> None:
+        """Record passage ``i``'s metadata."""
+        c = p.citation
+        row = {"source": c.source, "doc_id": p.doc_id, "occasion": c.occasion, "place": c.place,
+               "speaker": c.speaker}
+        for f, v in row.items():
+            self.codes[f][i] = -1 if v is None else self.values[f].setdefault(v, len(self.values[f]))
+        self.dates[i] = int(c.date.replace("-", "")) if c.date and c.date[:4].isdigit() else 0
 
     def isin(self, field: str, values: list[str]) -> np.ndarray:
         """Passages whose ``field`` is one of ``values``."""

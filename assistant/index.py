@@ -72,20 +72,29 @@ class Index:
     docs: dict = field(default_factory=dict)
     by_id: dict = field(default_factory=dict)
     members: dict = field(default_factory=dict)
+    """Template group -> its passages, for groups of two or more."""
 
     def __post_init__(self):
         self._all = np.arange(len(self.passages), dtype=np.int64)
         if self.null_sample is None:
             self.null_sample = self._all
         self._null_cache = None
-        self.fields = MetadataColumns(self.passages)
-        self.by_id = {p.id: i for i, p in enumerate(self.passages)}
-        for i, g in enumerate(self.groups):
-            self.members.setdefault(g, []).append(i)
+        self.fields = MetadataColumns(len(self.passages))
         docs: dict[str, list[int]] = {}
+        # one pass: passages on disk are parsed once at load, not once per table
         for i, p in enumerate(self.passages):
+            self.fields.add(i, p)
+            self.by_id[p.id] = i
             docs.setdefault(p.doc_id, []).append(i)
         self.docs = docs
+        # template groups of two or more passages (a passage alone is most of a large index)
+        g = np.asarray(self.groups, np.int64)
+        order = np.argsort(g, kind="stable")
+        sg = g[order]
+        starts = np.flatnonzero(np.r_[True, sg[1:] != sg[:-1]]) if len(sg) else np.zeros(0, np.int64)
+        ends = np.r_[starts[1:], len(sg)]
+        for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+            self.members[int(sg[a])] = order[a:b].tolist()
 
     def __len__(self) -> int:
         return len(self.passages)

@@ -33,6 +33,6 @@ class TemplateFolder:
         if self.dedupe:
             mask = state.mask
             for g, h in by_group.items():
-                h.duplicates = [ix.passages[j] for j in ix.members[g]
+                h.duplicates = [ix.passages[j] for j in ix.members.get(g, ())
                                 if ix.passages[j].id != h.passage.id and (mask is None or bool(mask[j]))]
         state.hits = hits
