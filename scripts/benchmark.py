@@ -165,7 +165,9 @@ def scale(n: int, rows: list) -> None:
     rows.append((f"scale {n:,} passages + {b['sentences']:,} sentence vectors ({' / '.join(b['index'])})",
                  f"query {s['p50_ms']} ms p50 / {s['p95_ms']} ms p95 (embedding included); recall@10 vs exact "
                  f"{s['recall@10']['passages']} passages, {s['recall@10']['sentences']} sentences; "
-                 f"serving peak RSS {s['serve_peak_mb'] / 1024:.2f} GB, index load {s['load_s']} s; "
+                 f"serving peak RSS {s['serve_peak_mb'] / 1024:.2f} GB (after the queries: "
+                 f"{s['serve_rss_mb'].get('RssAnon', 0) / 1024:.2f} GB own, {s['serve_rss_mb'].get('RssFile', 0) / 1024:.2f} GB "
+                 f"mapped files), index load {s['load_s']} s; "
                  f"build {b['build_s']} s (vectors {b['vectors_s']} s, BM25 {b['bm25_s']} s, bigrams {b['phrase_s']} s), "
                  f"build peak RSS {b['build_peak_mb'] / 1024:.2f} GB"))
     rows.append((f"  stages at {n:,}", ", ".join(f"{STAGES.get(k, k)} {v} ms" for k, v in s["stages_ms"].items())))

@@ -38,6 +38,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_parts() -> dict:
+    """Resident memory now, MB: anonymous (the process's own) and file-backed (mapped index
+    files, which the kernel can drop and re-read)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return {k: round(int(fields[k].split()[0]) / 1024) for k in ("RssAnon", "RssFile") if k in fields}
+
+
 def seed_parts():
     """The real seed index: passages, vectors, sentence vectors and owners, token lists."""
     svc = QueryService.open(Settings.load(), progress=False)
@@ -140,7 +147,8 @@ def serve(n: int, folder: Path) -> dict:
     lat.sort()
     fig.update(p50_ms=round(1000 * lat[len(lat) // 2], 1), p95_ms=round(1000 * lat[int(0.95 * (len(lat) - 1))], 1),
                stages_ms={k: round(1000 * float(np.median(v)), 2) for k, v in stages.items()},
-               serve_peak_mb=round(peak_mb()))
+               serve_peak_mb=round(peak_mb()), serve_rss_mb=rss_parts())
+    # (after the serving figures: the exact recall regenerates every vector, which serving never does)
     fig["recall@10"] = recall(svc, index, queries[:40], n)
     return fig
 
