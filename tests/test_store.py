@@ -113,3 +113,26 @@ def test_approximate_store_beyond_the_threshold(tmp_path):
     approx.save(tmp_path, "ivf")
     back = open_vector_store(tmp_path, "ivf", approx.params())
     assert np.array_equal(back.search(q, 10).ids, approx.search(q, 10).ids)
+
+
+def test_a_loaded_ivf_index_is_mapped_and_changes_after_a_read(tmp_path):
+    v = _clustered(3000)
+    ivf = new_vector_store("faiss", 32, len(v), ann_threshold=1000, nprobe=16)
+    ivf.add(np.arange(len(v)), v)
+    ivf.save(tmp_path, "ivf")
+    back = open_vector_store(tmp_path, "ivf", ivf.params())
+    assert back._mapped == tmp_path / "ivf.faiss"  # codes in the page cache, not copied
+    q = _clustered(20, seed=3)
+    assert np.array_equal(back.search(q, 10).ids, ivf.search(q, 10).ids)
+    assert np.array_equal(back.vectors(np.array([0, 7, 2999])), ivf.vectors(np.array([0, 7, 2999])))
+    (tmp_path / "ivf.faiss").rename(tmp_path / "pruned.faiss")  # a newer build replaced this one
+    assert np.array_equal(back.search(q, 10).ids, ivf.search(q, 10).ids)
+    # a change needs a writable index: copied into memory first, the file left as it was
+    before = (tmp_path / "pruned.faiss").read_bytes()
+    (tmp_path / "pruned.faiss").unlink()
+    back.add(np.array([3000]), v[:1])
+    back.remove(np.array([5]))
+    assert back._mapped is None and len(back) == 3000 and 5 not in back.search(q, 50).ids
+    assert np.array_equal(back.vectors(np.array([3000])), ivf.vectors(np.array([0])))
+    back.save(tmp_path, "again")
+    assert (tmp_path / "again.faiss").read_bytes() != before
