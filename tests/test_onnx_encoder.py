@@ -407,6 +407,26 @@ def test_real_fp32_query_vector_does_not_depend_on_its_variants(real_encoders):
 
 
 @pytest.mark.real
+def test_real_pasted_paragraphs_on_the_int8_lookup_encoder(real):
+    # lookup_encoder = "onnx-int8" (the default): pasted paragraphs run on the int8 graph,
+    # questions stay on fp32, and the paragraph vectors stay close to fp32's
+    from assistant.embed.fast import FastQueryEmbedder
+
+    model, out, path, _ = real
+    fast = FastQueryEmbedder(model, out / oe.FP32_NAME, "e5", "e5", lookup_path=path)
+    same = FastQueryEmbedder(model, out / oe.FP32_NAME, "e5", "e5")
+    paragraphs = [json.loads(line)["query"] for name in EVAL_FILES if EVAL_FILES[name].is_file()
+                  for line in EVAL_FILES[name].read_text("utf-8").splitlines()
+                  if line.strip() and json.loads(line)["type"] == "similar"]
+    if not paragraphs:
+        pytest.skip("no eval paragraphs here")
+    int8, fp32 = fast.embed_lookup(paragraphs), same.embed_lookup(paragraphs)
+    assert fast._lookup.onnx_path == path and same._lookup is same._encoder
+    assert (int8 * fp32).sum(1).min() >= 0.99
+    assert np.array_equal(fast.embed_queries(paragraphs[:2]), same.embed_queries(paragraphs[:2]))
+
+
+@pytest.mark.real
 def test_real_empty_list_and_attributes(real_encoders):
     enc = real_encoders["int8"]
     assert enc.dim == 384 and enc.max_tokens == 512

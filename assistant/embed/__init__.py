@@ -59,14 +59,14 @@ def load_embedder(settings: Settings, progress: bool = True) -> Embedder:
         onnx_dir = s.index_dir / "models" / (hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:12] + "-onnx")
     if s.query_encoder != QueryEncoder.TORCH and Path(folder).is_dir():
         fast = _fast(Path(folder), onnx_dir, name or str(folder), fp or name or str(folder), threads, fix,
-                     s.query_encoder)
+                     s.query_encoder, s.lookup_encoder)
         if fast is not None:
             return fast
     return open_sentence_transformer(folder, name, fp, threads, fix)
 
 
 def _fast(folder: Path, onnx_dir: Path, name: str, fp: str, threads: int, fix: str,
-          kind: QueryEncoder) -> Embedder | None:
+          kind: QueryEncoder, lookup: QueryEncoder = QueryEncoder.ONNX) -> Embedder | None:
     from .onnx import OnnxUnavailable, export, fp32_path, int8_path, meta_path
 
     try:
@@ -76,7 +76,9 @@ def _fast(folder: Path, onnx_dir: Path, name: str, fp: str, threads: int, fix: s
         from .fast import FastQueryEmbedder
 
         path = int8 if kind == QueryEncoder.ONNX_INT8 else fp32_path(onnx_dir)
-        return FastQueryEmbedder(folder, path, name, fp, threads, str(kind), documents_path=fp32_path(onnx_dir))
+        lookup_path = {QueryEncoder.ONNX_INT8: int8, QueryEncoder.ONNX: fp32_path(onnx_dir)}.get(lookup, path)
+        return FastQueryEmbedder(folder, path, name, fp, threads, str(kind), documents_path=fp32_path(onnx_dir),
+                                 lookup_path=lookup_path)
     except OnnxUnavailable as e:
         log.warning("queries use torch: the ONNX query encoder is not available (%s)", e)
         return None

@@ -23,16 +23,21 @@ log = logging.getLogger(__name__)
 
 class FastQueryEmbedder:
     """An Embedder on the model's ONNX export: queries on ``onnx_path`` (fp32 or int8),
-    documents on the fp32 export ``documents_path``."""
+    pasted paragraphs on ``lookup_path`` (default: the same), documents on the fp32 export
+    ``documents_path``."""
 
     def __init__(self, model_dir: Path, onnx_path: Path, name: str, fingerprint: str, query_threads: int = 1,
-                 query_encoder: str = "onnx", documents_path: Path | None = None):
+                 query_encoder: str = "onnx", documents_path: Path | None = None, lookup_path: Path | None = None):
         self.query_encoder = query_encoder
         self.model_dir = Path(model_dir)
         self.name = name
         self.fingerprint = fingerprint
         # the session loads in a background thread; a damaged file surfaces at the first query
         self._encoder = OnnxQueryEncoder(self.model_dir, onnx_path, threads=query_threads)
+        # pasted paragraphs may run on their own (int8) graph: long texts gain most from it,
+        # and no calibration depends on their vectors; loaded on the first paragraph
+        self._lookup_path = None if lookup_path is None or Path(lookup_path) == Path(onnx_path) else Path(lookup_path)
+        self._lookup: OnnxQueryEncoder | None = None if self._lookup_path else self._encoder
         self.dim = self._encoder.dim
         self.max_tokens = self._encoder.max_tokens
         self._query_threads = query_threads
@@ -56,8 +61,14 @@ class FastQueryEmbedder:
         return self._encoder.embed_queries(list(texts))
 
     def embed_lookup(self, texts: Sequence[str]) -> np.ndarray:
-        """A pasted paragraph, embedded as a passage (the passage prompt) on the query encoder."""
-        return self._encoder.embed(list(texts), prompt_name="passage")
+        """A pasted paragraph, embedded as a passage (the passage prompt) on the lookup encoder."""
+        return self._lookup_encoder().embed(list(texts), prompt_name="passage")
+
+    def _lookup_encoder(self) -> OnnxQueryEncoder:
+        with self._lock:
+            if self._lookup is None:
+                self._lookup = OnnxQueryEncoder(self.model_dir, self._lookup_path, threads=self._query_threads).ready()
+            return self._lookup
 
     def embed_passages(self, texts, batch_size: int = 16, progress: bool = False) -> np.ndarray:
         """Passages (the passage prompt) on the fp32 export, on every core, with a progress bar."""
