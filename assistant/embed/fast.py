@@ -107,9 +107,13 @@ class FastQueryEmbedder:
             if self._documents is None:
                 from ..system import cores
 
-                log.info("loading the document encoder (ONNX fp32, %d threads)", cores())
-                self._documents = OnnxQueryEncoder(self.model_dir, self._documents_path, threads=cores(),
-                                                   batch_size=16, batch_invariant=False).ready()
+                if self._documents_path == self._encoder.onnx_path and self._encoder.threads == cores():
+                    # queries already run the fp32 graph on every core: share its session
+                    self._documents = self._encoder.ready().with_batch_size(16)
+                else:
+                    log.info("loading the document encoder (ONNX fp32, %d threads)", cores())
+                    self._documents = OnnxQueryEncoder(self.model_dir, self._documents_path, threads=cores(),
+                                                       batch_size=16, batch_invariant=False).ready()
             return self._documents
 
     def torch_model(self):

@@ -650,6 +650,16 @@ class OnnxQueryEncoder:
                 raise OnnxUnavailable(f"{self.onnx_path} wants inputs {sorted(unknown)} this encoder does not make")
         return self._session
 
+    def with_batch_size(self, batch_size: int) -> "OnnxQueryEncoder":
+        """This encoder running ``batch_size`` texts at a time, on the same session and
+        tokenizer (no second copy of the model in memory; onnxruntime sessions take
+        concurrent runs)."""
+        import copy
+
+        other = copy.copy(self)
+        other.batch_size = max(1, int(batch_size))
+        return other
+
     def ready(self) -> "OnnxQueryEncoder":
         """Wait until the session is loaded (raises OnnxUnavailable when it cannot be)."""
         self.session
