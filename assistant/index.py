@@ -347,7 +347,7 @@ def _check_manifest(manifest: dict | None, settings: Settings, embedder: Embedde
     return manifest
 
 
-def _read_parts(base: Path, manifest: dict, token: str | None = None, resident: int = 1 << 62) -> dict:
+def _read_parts(base: Path, manifest: dict, token: str | None, resident: int) -> dict:
     stores = manifest["stores"]
     return {
         "passages": read_passages(base / "passages.jsonl", resident),

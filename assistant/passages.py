@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import functools
 import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Iterator
@@ -25,14 +24,6 @@ from .types import Passage
 _BLOCK = 1 << 22
 
 
-def _lines(raw: bytes) -> Iterator[bytes]:
-    # split at "\n" only: splitlines() also breaks at U+2028, U+0085, \x1c… that json leaves
-    # unescaped inside a passage's text, and the index would not load
-    for line in raw.split(b"\n"):
-        if line.strip():
-            yield line
-
-
 def _parse(line: bytes) -> Passage:
     return Passage.from_dict(json.loads(line))
 
@@ -41,13 +32,16 @@ def read_passages(path: Path, resident: int) -> "list[Passage] | PassageFile":
     """The passages of ``path``: a list when there are at most ``resident`` of them, else a
     :class:`PassageFile` reading them on demand."""
     starts, ends = line_spans(path)
-    if len(starts) <= resident:
-        return [_parse(line) for line in _lines(Path(path).read_bytes())]
-    return PassageFile(path, (starts, ends))
+    if len(starts) > resident:
+        return PassageFile(path, (starts, ends))
+    raw = Path(path).read_bytes()
+    return [_parse(raw[a:b]) for a, b in zip(starts.tolist(), ends.tolist())]
 
 
 def line_spans(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(start, end) byte offsets of each non-blank line of ``path``, newline excluded."""
+    """(start, end) byte offsets of each non-blank line of ``path``, newline excluded. Lines
+    end at "\n" only: json leaves U+2028, U+0085, \x1c… unescaped inside a passage's text,
+    and splitlines() would break there (the index would not load)."""
     starts, ends, pos, carry = [], [], 0, 0
     with open(path, "rb") as fh:
         while block := fh.read(_BLOCK):
@@ -77,9 +71,8 @@ class PassageFile(Sequence):
         self._fd = os.open(self.path, os.O_RDONLY)
         # the file stays readable through this descriptor even after its build is pruned
         weakref.finalize(self, os.close, self._fd)
-        self._cache: OrderedDict[int, Passage] = OrderedDict()
-        self._size = cache
-        self._lock = threading.Lock()
+        # a passage read once stays for the next results (a thread-safe LRU)
+        self._read = functools.lru_cache(maxsize=cache)(self._read_line)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -92,30 +85,18 @@ class PassageFile(Sequence):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"passage {i} of {len(self)}")
-        with self._lock:
-            p = self._cache.get(i)
-            if p is not None:
-                self._cache.move_to_end(i)
-                return p
+        return self._read(i)
+
+    def _read_line(self, i: int) -> Passage:
         start = int(self._starts[i])
-        p = _parse(os.pread(self._fd, int(self._ends[i]) - start, start))
-        with self._lock:
-            self._cache[i] = p
-            if len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return p
+        return _parse(os.pread(self._fd, int(self._ends[i]) - start, start))
 
     def __iter__(self) -> Iterator[Passage]:
         """All passages in order, read sequentially (not cached)."""
-        with open(self.path, "rb") as fh:
-            carry = b""
-            while block := fh.read(_BLOCK):
-                *whole, carry = (carry + block).split(b"\n")
-                for line in whole:
-                    if line.strip():
-                        yield _parse(line)
-            if carry.strip():
-                yield _parse(carry)
+        with open(self.path, "rb", buffering=_BLOCK) as fh:
+            for a, b in zip(self._starts.tolist(), self._ends.tolist()):
+                fh.seek(a)  # within the buffer: no system call
+                yield _parse(fh.read(b - a))
 
 
 class Texts(Sequence):

@@ -75,10 +75,9 @@ def _fast(folder: Path, onnx_dir: Path, name: str, fp: str, threads: int, fix: s
         int8 = export(folder, onnx_dir)
         from .fast import FastQueryEmbedder
 
-        path = int8 if kind == QueryEncoder.ONNX_INT8 else fp32_path(onnx_dir)
-        lookup_path = {QueryEncoder.ONNX_INT8: int8, QueryEncoder.ONNX: fp32_path(onnx_dir)}.get(lookup, path)
-        return FastQueryEmbedder(folder, path, name, fp, threads, str(kind), documents_path=fp32_path(onnx_dir),
-                                 lookup_path=lookup_path)
+        graphs = {QueryEncoder.ONNX_INT8: int8, QueryEncoder.ONNX: fp32_path(onnx_dir)}
+        return FastQueryEmbedder(folder, graphs[kind], name, fp, threads, str(kind),
+                                 documents_path=graphs[QueryEncoder.ONNX], lookup_path=graphs.get(lookup, graphs[kind]))
     except OnnxUnavailable as e:
         log.warning("queries use torch: the ONNX query encoder is not available (%s)", e)
         return None

@@ -36,8 +36,8 @@ class FastQueryEmbedder:
         self._encoder = OnnxQueryEncoder(self.model_dir, onnx_path, threads=query_threads)
         # pasted paragraphs may run on their own (int8) graph: long texts gain most from it,
         # and no calibration depends on their vectors; loaded on the first paragraph
-        self._lookup_path = None if lookup_path is None or Path(lookup_path) == Path(onnx_path) else Path(lookup_path)
-        self._lookup: OnnxQueryEncoder | None = None if self._lookup_path else self._encoder
+        self._lookup_path = Path(lookup_path or onnx_path)
+        self._lookup: OnnxQueryEncoder | None = None
         self.dim = self._encoder.dim
         self.max_tokens = self._encoder.max_tokens
         self._query_threads = query_threads
@@ -67,8 +67,17 @@ class FastQueryEmbedder:
     def _lookup_encoder(self) -> OnnxQueryEncoder:
         with self._lock:
             if self._lookup is None:
-                self._lookup = OnnxQueryEncoder(self.model_dir, self._lookup_path, threads=self._query_threads).ready()
+                self._lookup = self._sibling(self._lookup_path, self._query_threads, self._encoder.batch_size)
             return self._lookup
+
+    def _sibling(self, path: Path, threads: int, batch_size: int) -> OnnxQueryEncoder:
+        """An encoder of ``path``: the query encoder's own session when it is that graph on
+        that many threads (no second copy of the model), else a new session."""
+        if path == self._encoder.onnx_path and threads == self._encoder.threads:
+            enc = self._encoder.ready()
+            return enc if batch_size == enc.batch_size else enc.with_batch_size(batch_size)
+        log.info("loading %s for %s threads", path.name, threads)
+        return OnnxQueryEncoder(self.model_dir, path, threads=threads, batch_size=batch_size).ready()
 
     def embed_passages(self, texts, batch_size: int = 16, progress: bool = False) -> np.ndarray:
         """Passages (the passage prompt) on the fp32 export, on every core, with a progress bar."""
@@ -107,13 +116,7 @@ class FastQueryEmbedder:
             if self._documents is None:
                 from ..system import cores
 
-                if self._documents_path == self._encoder.onnx_path and self._encoder.threads == cores():
-                    # queries already run the fp32 graph on every core: share its session
-                    self._documents = self._encoder.ready().with_batch_size(16)
-                else:
-                    log.info("loading the document encoder (ONNX fp32, %d threads)", cores())
-                    self._documents = OnnxQueryEncoder(self.model_dir, self._documents_path, threads=cores(),
-                                                       batch_size=16, batch_invariant=False).ready()
+                self._documents = self._sibling(self._documents_path, cores(), 16)
             return self._documents
 
     def torch_model(self):

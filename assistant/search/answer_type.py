@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -38,32 +39,9 @@ class AnswerType:
     """Only a sentence holding one of the question's most specific words counts, not merely
     a close one: money figures are everywhere in these reports (every result has its 万元),
     so a close sentence with an amount is usually about something else."""
+    refine: Callable[[str], re.Pattern | None] | None = None
+    """A narrower ``gives`` read from the question's wording (None: ``gives`` as it is)."""
 
-
-TYPES = (
-    AnswerType("money", "具体金额", re.compile(
-        r"多少(?:钱|元|万|块)|(?:补贴|补助|补偿|奖励|奖金|资金|罚款|罚|工资|津贴|费|贷)[^，。？?]{0,6}多少|"
-        r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
-        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:元|万元|亿元|块)"), specific=True),
-    AnswerType("count", "具体数字", re.compile(
-        r"多少(?:名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|吨|平方米|万|亿)|(?<![没哪好])几(?:个(?!月)|名|人|家|户|次|项|所|条|辆|台|套)|"
-        r"多少$|多少[？?]|多大|比例|占比"),
-        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:%|％|名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|倍|成|万|亿|千|辆|台|套|处|座|公里)|百分之")),
-    AnswerType("time", "具体时间或期限", re.compile(
-        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这近])几天|多少天|几个月|多少年|"
-        r"(?<![没这近])几年(?!来)|期限|截止|几点|什么时间"),
-        re.compile(rf"{_NUM}\s*(?:年|月|日|号|天|周|小时|个月|季度)|季度|每年|每月|每周|年底|月底|年内|月内|日前|以前|之前|"
-                   r"期间|上半年|下半年|春节|冬季|夏季|近期")),
-    AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
-               re.compile(r"\d{3,4}-?\d{6,8}|\d{7,}")),
-    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?天|个|年)"),
-               re.compile(r"地点|地址|设在|位于|医院|大厅|窗口|服务中心|服务站|办事处|[在到]\S{1,8}(?:办理|报名|申请)")),
-    AnswerType("procedure", "具体程序或手续", re.compile(
-        r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
-        r"怎么(?:去)?补领|怎么填报"),
-        re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
-)
-_QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "哪个")
 
 # A count question that names its unit (多少吨污水, 多少名党员, 几户) is answered by a figure
 # in that unit, not by any figure: report paragraphs are full of figures about other things.
@@ -85,6 +63,61 @@ _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户
               "度": "度|千瓦时|kWh"}
 
 
+
+
+def _money_per_unit(question: str) -> re.Pattern | None:
+    """每户补助多少钱: an amount stated per something (每…X元, X元/户, 人均…X元)."""
+    m = _PER.search(question)
+    if m is None:
+        return None
+    money = r"(?:多|余)?\s*(?:元|万元|亿元|块)"
+    return re.compile(rf"每[^，。；]{{0,8}}{_NUM}\s*{money}|{_NUM}\s*{money}\s*/\s*{m.group(1)}|"
+                      rf"人均[^，。；]{{0,8}}{_NUM}\s*{money}")
+
+
+def _count_in_unit(question: str) -> re.Pattern | None:
+    """多少吨污水: a figure in the unit asked (or one counting the same things)."""
+    m = _ASKED_UNIT.search(question)
+    if m is None:
+        return None
+    return re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:亿|万|千|百)?\s*(?:{_SAME_UNIT.get(m.group(1), m.group(1))})")
+
+
+def _span_or_hour(question: str) -> re.Pattern | None:
+    """几点: a clock time; how long (几天内, 判了几年): a span (3个月, 十五天; 2019年 is a date)."""
+    if _CLOCK_ASK.search(question):
+        return _CLOCK
+    if _DURATION_ASK.search(question) and not _WHEN_ASK.search(question):
+        return _DURATION
+    return None
+
+
+TYPES = (
+    AnswerType("money", "具体金额", re.compile(
+        r"多少(?:钱|元|万|块)|(?:补贴|补助|补偿|奖励|奖金|资金|罚款|罚|工资|津贴|费|贷)[^，。？?]{0,6}多少|"
+        r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
+        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:元|万元|亿元|块)"), specific=True, refine=_money_per_unit),
+    AnswerType("count", "具体数字", re.compile(
+        r"多少(?:名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|吨|平方米|万|亿)|(?<![没哪好])几(?:个(?!月)|名|人|家|户|次|项|所|条|辆|台|套)|"
+        r"多少$|多少[？?]|多大|比例|占比"),
+        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:%|％|名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|倍|成|万|亿|千|辆|台|套|处|座|公里)|百分之"),
+        refine=_count_in_unit),
+    AnswerType("time", "具体时间或期限", re.compile(
+        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这近])几天|多少天|几个月|多少年|"
+        r"(?<![没这近])几年(?!来)|期限|截止|几点|什么时间"),
+        re.compile(rf"{_NUM}\s*(?:年|月|日|号|天|周|小时|个月|季度)|季度|每年|每月|每周|年底|月底|年内|月内|日前|以前|之前|"
+                   r"期间|上半年|下半年|春节|冬季|夏季|近期"), refine=_span_or_hour),
+    AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
+               re.compile(r"\d{3,4}-?\d{6,8}|\d{7,}")),
+    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?天|个|年)"),
+               re.compile(r"地点|地址|设在|位于|医院|大厅|窗口|服务中心|服务站|办事处|[在到]\S{1,8}(?:办理|报名|申请)")),
+    AnswerType("procedure", "具体程序或手续", re.compile(
+        r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
+        r"怎么(?:去)?补领|怎么填报"),
+        re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
+)
+_QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "哪个")
+
 def asked(question: str) -> list[AnswerType]:
     """The kinds of value ``question`` asks for (an amount of money is not also a bare count)."""
     kinds = [t for t in TYPES if t.asks.search(question)]
@@ -94,28 +127,9 @@ def asked(question: str) -> list[AnswerType]:
 
 
 def gives(kind: AnswerType, question: str) -> re.Pattern:
-    """What a sentence must hold to give ``kind`` of value for ``question``: a count in the
-    unit the question names, when it names one; for an amount per household, person, mu or
-    month (每户补助多少钱), an amount stated per something (每…X元, X元/户, 人均…X元); for
-    how long (几天内, 判了几年), a duration (3个月, 十五天; a year like 2019年 is a date); for
-    the hour (几点), a clock time."""
-    if kind.name == "money":
-        m = _PER.search(question)
-        if m is None:
-            return kind.gives
-        money = r"(?:多|余)?\s*(?:元|万元|亿元|块)"
-        return re.compile(rf"每[^，。；]{{0,8}}{_NUM}\s*{money}|{_NUM}\s*{money}\s*/\s*{m.group(1)}|"
-                          rf"人均[^，。；]{{0,8}}{_NUM}\s*{money}")
-    if kind.name == "time":
-        if _CLOCK_ASK.search(question):
-            return _CLOCK
-        if _DURATION_ASK.search(question) and not _WHEN_ASK.search(question):
-            return _DURATION
-        return kind.gives
-    m = _ASKED_UNIT.search(question) if kind.name == "count" else None
-    if m is None:
-        return kind.gives
-    return re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:亿|万|千|百)?\s*(?:{_SAME_UNIT.get(m.group(1), m.group(1))})")
+    """What a sentence must hold to give ``kind`` of value for ``question``: the kind's own
+    pattern, or the narrower one its ``refine`` reads from the question's wording."""
+    return (kind.refine(question) if kind.refine else None) or kind.gives
 
 
 def salient_terms(terms: dict[str, float], n: int = 3) -> list[str]:
@@ -140,8 +154,9 @@ class AnswerTypeJudge:
         if not kinds:
             return
         closest, specific = self.relevant(state)
+        wanted = {k.name: gives(k, state.text) for k in kinds}
         missing = [k for k in kinds
-                   if not any(gives(k, state.text).search(s) for s in (specific if k.specific else closest + specific))]
+                   if not any(wanted[k.name].search(s) for s in (specific if k.specific else closest + specific))]
         v = state.verdict
         v.evidence["asks"] = [k.name for k in kinds]
         if missing:
