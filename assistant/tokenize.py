@@ -146,6 +146,11 @@ class Tokenizer:
             self._jieba.add_word(w, freq=300)
         self._stop = stopwords()
 
+    def frequency(self, word: str) -> int:
+        """How often jieba's dictionary has ``word`` (0: not a dictionary word). Place and
+        person names are rare or absent; common words run to thousands."""
+        return int(self._jieba.FREQ.get(word, 0) or 0)
+
     def words(self, text: str) -> list[str]:
         """Segmented words in order (precise mode), punctuation dropped; for highlighting."""
         with self._lock:

@@ -5,11 +5,12 @@ the passages found state one.
 Near-topic questions about an absent detail ("秸秆打捆离田每亩给多少补贴" when the speeches
 praise straw use but never state a subsidy) pass the other tests on their topic words;
 what gives them away is that no sentence close to the question carries the kind of value
-asked for. The question's kind is read from its wording (多少钱, 几天, 什么时候, 电话, 在哪里,
-怎么办理 …), the value's from the sentence's (a figure with a money unit, a figure with a
-time unit, a long digit string …). A sentence counts when it is among the ones closest to
-the question (the index's sentence vectors) or holds one of the question's most specific
-words. Who-questions are not judged: almost every passage names a body or a role.
+asked for. The question's kind is read from its wording (多少钱, 几起, 哪天, 电话, 在哪里,
+怎么办理, 叫什么名字, 哪个村, 清理哪三样 …), the value's from the sentence's (a figure with the
+unit asked, a day, a long digit string, a rare word before 村/厂/社区, a list …). A sentence
+counts when it is among the ones closest to the question (the index's sentence vectors) or
+holds one of the question's most specific words. Who-questions are not judged: almost every
+passage names a body or a role (a person's full name is: 全名, 姓名).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..index import Index
 from ..settings import AbstentionSettings
+from ..tokenize import Tokenizer
 from .judge import NO_ANSWER
 from .state import QueryState
 
@@ -34,33 +36,40 @@ class AnswerType:
     label: str
     """How the abstention message names what the passages lack."""
     asks: re.Pattern
-    gives: re.Pattern
+    gives: re.Pattern | None
+    """What a sentence holding the value looks like (None: ``check`` decides)."""
     specific: bool = False
     """Only a sentence holding one of the question's most specific words counts, not merely
     a close one: money figures are everywhere in these reports (every result has its 万元),
     so a close sentence with an amount is usually about something else."""
     refine: Callable[[str], re.Pattern | None] | None = None
     """A narrower ``gives`` read from the question's wording (None: ``gives`` as it is)."""
+    check: Callable[[str, str, Tokenizer], bool] | None = None
+    """``check(question, sentence, tokenizer)``: whether the sentence gives the value, for a
+    kind a pattern cannot tell (a name is a rare word, not a shape); replaces ``gives``."""
 
 
 # A count question that names its unit (多少吨污水, 多少名党员, 几户) is answered by a figure
 # in that unit, not by any figure: report paragraphs are full of figures about other things.
 # 个 is too generic to tell anything; 几 after 哪/好/这/近/没 asks no number (哪几项, 好几处).
-_ASKED_UNIT = re.compile(r"(?:多少|(?<![哪好这近没])几)\s*(名|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|"
-                         r"公里|吨|平方米)")
+_UNITS = (r"名|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|吨|平方米|件|起|级|批|种|类|场|届|轮|"
+          r"篇|份|张|例|宗|栋|间|层|头|只|棵|株|支|队|组|成(?![员本果绩效立为就])")
+_ASKED_UNIT = re.compile(rf"(?:多少|(?<![哪好这近没])几)\s*({_UNITS})|多少[\u4e00-\u9fff]{{0,3}}(分)(?!钟|之|配|别|析|工|解|类)")
+# 多少成员, 多少党员: people are counted in 名/人/位
+_PEOPLE_ASKED = re.compile(r"多少(?:个|位|名)?(?:成员|人员|党员|干部|代表|群众|村民|居民|学生|教师|老师|农民|职工|工人|农户|志愿者)")
 # How long, as against when: a duration is answered by a span (3个月, 15天, 两年), not by a
 # date; 多久…一次 asks how often, which dates and frequencies (每季度) answer.
 _DURATION_ASK = re.compile(r"多久|多长时间|多少天|多少个月|多少年|几周|几个星期|多少小时|几小时|"
                            r"(?<![没这近哪好前后])几(?:天|个月|年(?!来))")
 _WHEN_ASK = re.compile(r"一次|一回|一趟|什么时候|何时|哪年|哪一年|几月|哪个月|哪一?天|几号|截止|什么时间")
-_DURATION = re.compile(r"(?<![\d.])(?:\d{1,3}(?:\.\d+)?|[一二两三四五六七八九十百半]+)\s*(?:多|余)?\s*"
+_DURATION = re.compile(r"(?<![\d.])(?:\d{1,3}(?:\.\d+)?|[一二两三四五六七八九十百半]+)\s*(?:多|余|来)?\s*"
                        r"(?:个月|个?(?:天|周|星期|小时|分钟|工作日)|年(?!度|级|代))")
 _CLOCK_ASK = re.compile(r"几点|什么时间段")
 _CLOCK = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:\d{1,2}|[一二三四五六七八九十]+)\s*[点时](?:半|\d|整|前|后|[至到—-])")
 # an amount per unit: a report's totals (共投入500万元) do not say what one household gets
 _PER = re.compile(r"每(?:个|位|名)?(户|人|亩|月|年|天|次|吨|头)")
 _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
-              "度": "度|千瓦时|kWh"}
+              "度": "度|千瓦时|kWh", "成": "成|%|％|百分之", "件": "件|项", "项": "项|件"}
 
 
 
@@ -70,7 +79,7 @@ def _money_per_unit(question: str) -> re.Pattern | None:
     m = _PER.search(question)
     if m is None:
         return None
-    money = r"(?:多|余)?\s*(?:元|万元|亿元|块)"
+    money = r"(?:多|余|来)?\s*(?:元|万元|亿元|块)"
     return re.compile(rf"每[^，。；]{{0,8}}{_NUM}\s*{money}|{_NUM}\s*{money}\s*/\s*{m.group(1)}|"
                       rf"人均[^，。；]{{0,8}}{_NUM}\s*{money}")
 
@@ -78,29 +87,102 @@ def _money_per_unit(question: str) -> re.Pattern | None:
 def _count_in_unit(question: str) -> re.Pattern | None:
     """多少吨污水: a figure in the unit asked (or one counting the same things)."""
     m = _ASKED_UNIT.search(question)
-    if m is None:
+    unit = (m.group(1) or m.group(2)) if m else "人" if _PEOPLE_ASKED.search(question) else None
+    if unit is None:
         return None
-    return re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:亿|万|千|百)?\s*(?:{_SAME_UNIT.get(m.group(1), m.group(1))})")
+    return re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:亿|万|千|百)?\s*(?:{_SAME_UNIT.get(unit, unit)})")
+
+
+# which day (哪天投票, 几号开会): a day — 12月10日, 15号, 赶集日, 星期三 — not a year or a season
+_DAY_ASK = re.compile(r"哪一?天|几号|几月几[日号]|哪个日子|什么日子")
+_DAY = re.compile(r"\d{1,2}\s*[日号]|[一二三四五六七八九十]+[日号]|(?:集|访|假|念|作|节|每)日|星期[一二三四五六日天]|"
+                  r"周[一二三四五六日](?![年期边])|当天|次日|当日")
 
 
 def _span_or_hour(question: str) -> re.Pattern | None:
-    """几点: a clock time; how long (几天内, 判了几年): a span (3个月, 十五天; 2019年 is a date)."""
+    """几点: a clock time; which day: a day; how long (几天内, 判了几年): a span (3个月, 十五天;
+    2019年 is a date)."""
     if _CLOCK_ASK.search(question):
         return _CLOCK
+    if _DAY_ASK.search(question) and not re.search(r"多久|多长时间|一次|期限", question):
+        return _DAY  # (a second time asked, 多久领一次, is answered by a frequency too)
     if _DURATION_ASK.search(question) and not _WHEN_ASK.search(question):
         return _DURATION
     return None
+
+
+# A name ends in the suffix of what it names (渌渚村, 新联社区, 张家港市, 红星造纸厂); the
+# words before the suffix are a name when they are rare in jieba's dictionary (place and
+# person names are; 示范村, 重点村, 行政村, 全镇 are not names) or quoted (“六百服务”).
+_NAMED = r"乡镇|社区|街道|研究所|合作社|协会|基地|园区|公司|企业|学校|小学|中学|医院|银行|村|县|区|市|镇|乡|省|厂|所"
+_WHICH_NAMED = re.compile(rf"哪(?:一|几)?(?:个|家|所)?({_NAMED})(?![域别分场民长委员级有以谓])")
+_NAME_OF = re.compile(rf"({_NAMED})的?(?:叫什么|名字|名称|全称)")
+_PERSON_ASK = re.compile(r"(?:同志|书记|镇长|乡长|县长|市长|主任|局长|主席|部长|院长|校长|经理|组长)[^，。？?]{0,4}(?:全名|名字|叫什么)|"
+                         r"(?:全名|姓名)")
+_ROLE = re.compile(r"^(?:同志|书记|副?镇长|副?乡长|副?县长|副?市长|副?主任|副?局长|副?主席|副?部长|副?院长|副?校长|经理|副?组长)")
+_QUOTED = re.compile(r"“[^”]{2,30}”|《[^》]{2,40}》|「[^」]{2,30}」|\"[^\"]{2,30}\"")
+_GENERIC_LEAD = re.compile(r"^[全各本该每此这那哪某其两几一二三四五六七八九十百千多个等]")
+_CJK_WORD = re.compile(r"^[\u4e00-\u9fff]+$")
+_COMMON = 500
+"""Words jieba's dictionary has this often or more are common words, not names (示范 981,
+重点 12694; 潍坊 117, 新联 25, 张家港 69, and most names are not in it at all)."""
+
+
+def _name_like(word: str, tokenizer: Tokenizer) -> bool:
+    return (len(word) >= 2 and bool(_CJK_WORD.match(word)) and not _GENERIC_LEAD.match(word)
+            and tokenizer.frequency(word) < _COMMON)
+
+
+def _names(question: str, sentence: str, tokenizer: Tokenizer) -> bool:
+    """叫什么名字, 哪个村: the sentence names one — a quoted name, a person's name before a
+    role (for a person's name), or a rare word before the suffix asked (any suffix when the
+    question names none)."""
+    words = tokenizer.words(sentence)
+    if _PERSON_ASK.search(question):
+        return any(_name_like(w, tokenizer) and len(w) <= 4 and _ROLE.match("".join(words[i + 1:i + 2]))
+                   for i, w in enumerate(words))
+    m = _WHICH_NAMED.search(question) or _NAME_OF.search(question)
+    # a quoted name answers for what it ends in (哪个社区: “新联社区”, not “失地农民服务中心”)
+    if any(not m or q.group(0)[1:-1].endswith(m.group(1)) for q in _QUOTED.finditer(sentence)):
+        return True
+    suffixes = (m.group(1),) if m else tuple(_NAMED.split("|"))
+    for i, w in enumerate(words):
+        for suf in suffixes:
+            if not w.endswith(suf):
+                continue
+            prefix, k = w[:-len(suf)], i
+            # the word before a bare suffix is the name (新联 村); a name jieba cuts into
+            # characters (渌 渚 村) is its single characters joined
+            while len(prefix) < 2 and k > 0 and (not prefix or len(words[k - 1]) == 1):
+                k -= 1
+                prefix = words[k] + prefix
+            # or the word before a kind of thing that ends in the suffix (红星 造纸厂)
+            if _name_like(prefix, tokenizer) or (i > 0 and _name_like(words[i - 1], tokenizer)):
+                return True
+    return False
+
+
+# 具体是哪六百, 清理哪三样: the items themselves, listed (一是…二是…, A、B、C)
+_LIST = re.compile(r"、[^。；！？]*、|一是|二是|第一|其一|首先|[（(][一二三四五六七八九十\d][)）]|(?<!\d)\d[、.．](?!\d)|"
+                   r"[”》][^。；！？“《]{0,8}[“《]")
+
+
+def _pair(question: str) -> re.Pattern | None:
+    """哪两件事: two items, which a plain 和 or 、 joins."""
+    return re.compile(_LIST.pattern + "|、|和|与|及") if re.search(r"哪[两二]", question) else None
 
 
 TYPES = (
     AnswerType("money", "具体金额", re.compile(
         r"多少(?:钱|元|万|块)|(?:补贴|补助|补偿|奖励|奖金|资金|罚款|罚|工资|津贴|费|贷)[^，。？?]{0,6}多少|"
         r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
-        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:元|万元|亿元|块)"), specific=True, refine=_money_per_unit),
+        re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:元|万元|亿元|块)"), specific=True, refine=_money_per_unit),
     AnswerType("count", "具体数字", re.compile(
-        r"多少(?:名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|吨|平方米|万|亿)|(?<![没哪好])几(?:个(?!月)|名|人|家|户|次|项|所|条|辆|台|套)|"
+        rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪好这近])几(?:个(?!月)|{_UNITS})|"
+        # 多少成员, 多少党组织: a count of whatever is named (not money, not a span of time)
+        r"多少(?=[\u4e00-\u9fff])(?!钱|元|块|年|天|个?月|周|小时|分钟|次数)|"
         r"多少$|多少[？?]|多大|比例|占比"),
-        re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:%|％|名|个|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|倍|成|万|亿|千|辆|台|套|处|座|公里)|百分之"),
+        re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:%|％|个|倍|万|亿|千|公里|{_UNITS})|百分之"),
         refine=_count_in_unit),
     AnswerType("time", "具体时间或期限", re.compile(
         r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这近])几天|多少天|几个月|多少年|"
@@ -109,12 +191,16 @@ TYPES = (
                    r"期间|上半年|下半年|春节|冬季|夏季|近期"), refine=_span_or_hour),
     AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
                re.compile(r"\d{3,4}-?\d{6,8}|\d{7,}")),
-    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?天|个|年)"),
+    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?天|个|年|几|些|方面)"),
                re.compile(r"地点|地址|设在|位于|医院|大厅|窗口|服务中心|服务站|办事处|[在到]\S{1,8}(?:办理|报名|申请)")),
     AnswerType("procedure", "具体程序或手续", re.compile(
         r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
         r"怎么(?:去)?补领|怎么填报"),
         re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
+    AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|全名|姓名|{_WHICH_NAMED.pattern}"),
+               None, specific=True, check=_names),
+    AnswerType("list", "具体内容", re.compile(r"哪[二两三四五六七八九十百千]+(?:个|项|样|条|类|种|件|大|方面)?"),
+               _LIST, refine=_pair),
 )
 _QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "哪个")
 
@@ -126,10 +212,13 @@ def asked(question: str) -> list[AnswerType]:
     return kinds
 
 
-def gives(kind: AnswerType, question: str) -> re.Pattern:
-    """What a sentence must hold to give ``kind`` of value for ``question``: the kind's own
-    pattern, or the narrower one its ``refine`` reads from the question's wording."""
-    return (kind.refine(question) if kind.refine else None) or kind.gives
+def gives(kind: AnswerType, question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
+    """Whether a sentence gives ``kind`` of value for ``question``: the kind's ``check``, or
+    its pattern, or the narrower one its ``refine`` reads from the question's wording."""
+    if kind.check is not None:
+        return lambda sentence: kind.check(question, sentence, tokenizer)
+    pattern = (kind.refine(question) if kind.refine else None) or kind.gives
+    return lambda sentence: pattern.search(sentence) is not None
 
 
 def salient_terms(terms: dict[str, float], n: int = 3) -> list[str]:
@@ -140,7 +229,8 @@ def salient_terms(terms: dict[str, float], n: int = 3) -> list[str]:
 
 
 class AnswerTypeJudge:
-    """Abstains when the best passages hold no sentence near the question with the value it asks for."""
+    """Abstains when the best passages hold no sentence near the question with the value it
+    asks for (with none of the values, when it asks for several: a part answered is an answer)."""
 
     def __init__(self, index: Index, settings: AbstentionSettings):
         self.index = index
@@ -154,12 +244,12 @@ class AnswerTypeJudge:
         if not kinds:
             return
         closest, specific = self.relevant(state)
-        wanted = {k.name: gives(k, state.text) for k in kinds}
+        wanted = {k.name: gives(k, state.text, self.index.tokenizer) for k in kinds}
         missing = [k for k in kinds
-                   if not any(wanted[k.name].search(s) for s in (specific if k.specific else closest + specific))]
+                   if not any(wanted[k.name](s) for s in (specific if k.specific else closest + specific))]
         v = state.verdict
         v.evidence["asks"] = [k.name for k in kinds]
-        if missing:
+        if missing and len(missing) == len(kinds):
             v.abstained, v.support = True, min(v.support, 0.0)
             v.reason = NO_ANSWER + f"（最相关的段落没有给出{'、'.join(k.label for k in missing)}）"
             v.evidence["missing"] = [k.name for k in missing]
