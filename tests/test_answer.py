@@ -177,6 +177,7 @@ def test_cli_ask_with_and_without_llm(settings, llm_server, monkeypatch, capsys,
     ("今年发生了几起安全事故", ["count"]), ("主席团开会至少要多少成员到场", ["count"]),
     ("那两家造纸厂叫什么名字", ["name"]), ("服务中心设在哪个社区", ["name"]), ("专项整治清理哪三样", ["list"]),
     ("党员要在哪几方面做榜样", []), ("在哪些方面还有差距", []), ("哪个区域的问题多", []),
+    ("目标定在哪一年", ["time"]), ("在全县排第几名", ["rank"]), ("综合名次怎么样", []),
 ])
 def test_question_kinds(q, kinds):
     assert [k.name for k in asked(q)] == kinds
@@ -214,6 +215,11 @@ def test_question_kinds(q, kinds):
     ("换届选举定在哪一天投票", "2014年底换届工作在即。", False),      # a year is not a day
     ("换届选举定在哪一天投票", "定于12月10日投票选举。", True),
     ("接访定在哪一天", "把赶集日定为接访日。", True),
+    ("全市260家养猪场有多少家达标", "全市260家规模养猪场要全面整治。", False),  # the question's own figure
+    ("全市260家养猪场有多少家达标", "已有180家达标。", True),
+    ("主城区要扩到多少平方公里、多少人", "建成区面积达到200平方公里以上。", True),  # either unit asked
+    ("工业产值在全市排第几", "工业产值排名靠前。", False),
+    ("这个工程在全国排第几个", "是第三个国家级创新工程。", True),
 ])
 def test_the_value_must_be_of_the_kind_asked(q, sentence, ok):
     (kind,) = asked(q)
@@ -238,6 +244,8 @@ TOKENIZER = Tokenizer()
     ("专项整治清理哪三样", "开展“三清理一规范”专项整治。", False),
     ("专项整治清理哪三样", "清理违规建房、清理乱堆乱放、清理占道经营。", True),
     ("明年要干哪两件事", "做好污水处理厂建设和河道清障工作。", True),
+    ("跟哪几个省合作", "与浙江省残联密切合作。", True),             # 浙江: common, but a place jieba knows
+    ("在哪个区推行", "在城市区域推行。", False),
 ])
 def test_names_and_lists_must_be_given(q, sentence, ok):
     (kind,) = asked(q)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..index import Index
 from ..settings import AbstentionSettings
-from ..tokenize import Tokenizer
+from ..tokenize import Tokenizer, place_names
 from .judge import NO_ANSWER
 from .state import QueryState
 
@@ -52,9 +52,9 @@ class AnswerType:
 # A count question that names its unit (多少吨污水, 多少名党员, 几户) is answered by a figure
 # in that unit, not by any figure: report paragraphs are full of figures about other things.
 # 个 is too generic to tell anything; 几 after 哪/好/这/近/没 asks no number (哪几项, 好几处).
-_UNITS = (r"名|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|公里|吨|平方米|件|起|级|批|种|类|场|届|轮|"
+_UNITS = (r"名|人次|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|平方公里|公里|吨|平方米|件|起|级|批|种|类|场|届|轮|"
           r"篇|份|张|例|宗|栋|间|层|头|只|棵|株|支|队|组|成(?![员本果绩效立为就])")
-_ASKED_UNIT = re.compile(rf"(?:多少|(?<![哪好这近没])几)\s*({_UNITS})|多少[\u4e00-\u9fff]{{0,3}}(分)(?!钟|之|配|别|析|工|解|类)")
+_ASKED_UNIT = re.compile(rf"(?:多少|(?<![哪好这近没第])几)\s*({_UNITS})|多少[\u4e00-\u9fff]{{0,3}}(分)(?!钟|之|配|别|析|工|解|类)")
 # 多少成员, 多少党员: people are counted in 名/人/位
 _PEOPLE_ASKED = re.compile(r"多少(?:个|位|名)?(?:成员|人员|党员|干部|代表|群众|村民|居民|学生|教师|老师|农民|职工|工人|农户|志愿者)")
 # How long, as against when: a duration is answered by a span (3个月, 15天, 两年), not by a
@@ -69,7 +69,7 @@ _CLOCK = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:\d{1,2}|[一二三四五六七
 # an amount per unit: a report's totals (共投入500万元) do not say what one household gets
 _PER = re.compile(r"每(?:个|位|名)?(户|人|亩|月|年|天|次|吨|头)")
 _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
-              "度": "度|千瓦时|kWh", "成": "成|%|％|百分之", "件": "件|项", "项": "项|件"}
+              "度": "度|千瓦时|kWh", "成": "成|%|％|百分之", "件": "件|项", "项": "项|件", "人次": "人次|人"}
 
 
 
@@ -86,11 +86,14 @@ def _money_per_unit(question: str) -> re.Pattern | None:
 
 def _count_in_unit(question: str) -> re.Pattern | None:
     """多少吨污水: a figure in the unit asked (or one counting the same things)."""
-    m = _ASKED_UNIT.search(question)
-    unit = (m.group(1) or m.group(2)) if m else "人" if _PEOPLE_ASKED.search(question) else None
-    if unit is None:
+    units = [m.group(1) or m.group(2) for m in _ASKED_UNIT.finditer(question)]
+    if not units and _PEOPLE_ASKED.search(question):
+        units = ["人"]
+    if not units:
         return None
-    return re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:亿|万|千|百)?\s*(?:{_SAME_UNIT.get(unit, unit)})")
+    # 多少平方公里、多少人: a figure in either unit
+    same = "|".join(dict.fromkeys(_SAME_UNIT.get(u, u) for u in units))
+    return re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:亿|万|千|百)?\s*(?:{same})")
 
 
 # which day (哪天投票, 几号开会): a day — 12月10日, 15号, 赶集日, 星期三 — not a year or a season
@@ -128,9 +131,14 @@ _COMMON = 500
 重点 12694; 潍坊 117, 新联 25, 张家港 69, and most names are not in it at all)."""
 
 
+_NOT_PLACES = frozenset({"城市", "东西", "地方", "中央", "全国"})
+"""Words jieba tags as places that name none."""
+
+
 def _name_like(word: str, tokenizer: Tokenizer) -> bool:
+    """Rare in jieba's dictionary, or a place it knows (浙江 3022, 上海 16377 are common words)."""
     return (len(word) >= 2 and bool(_CJK_WORD.match(word)) and not _GENERIC_LEAD.match(word)
-            and tokenizer.frequency(word) < _COMMON)
+            and (tokenizer.frequency(word) < _COMMON or (word in place_names() and word not in _NOT_PLACES)))
 
 
 def _names(question: str, sentence: str, tokenizer: Tokenizer) -> bool:
@@ -178,7 +186,7 @@ TYPES = (
         r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
         re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:元|万元|亿元|块)"), specific=True, refine=_money_per_unit),
     AnswerType("count", "具体数字", re.compile(
-        rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪好这近])几(?:个(?!月)|{_UNITS})|"
+        rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪好这近第])几(?:个(?!月)|{_UNITS})|"
         # 多少成员, 多少党组织: a count of whatever is named (not money, not a span of time)
         r"多少(?=[\u4e00-\u9fff])(?!钱|元|块|年|天|个?月|周|小时|分钟|次数)|"
         r"多少$|多少[？?]|多大|比例|占比"),
@@ -188,10 +196,10 @@ TYPES = (
         r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这近])几天|多少天|几个月|多少年|"
         r"(?<![没这近])几年(?!来)|期限|截止|几点|什么时间"),
         re.compile(rf"{_NUM}\s*(?:年|月|日|号|天|周|小时|个月|季度)|季度|每年|每月|每周|年底|月底|年内|月内|日前|以前|之前|"
-                   r"期间|上半年|下半年|春节|冬季|夏季|近期"), refine=_span_or_hour),
+                   r"期间|上半年|下半年|春节|冬季|夏季|近期|当场|当天|当日"), refine=_span_or_hour),
     AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
                re.compile(r"\d{3,4}-?\d{6,8}|\d{7,}")),
-    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?天|个|年|几|些|方面)"),
+    AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?[天个年]|几|些|方面)"),
                re.compile(r"地点|地址|设在|位于|医院|大厅|窗口|服务中心|服务站|办事处|[在到]\S{1,8}(?:办理|报名|申请)")),
     AnswerType("procedure", "具体程序或手续", re.compile(
         r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
@@ -199,6 +207,8 @@ TYPES = (
         re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
     AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|全名|姓名|{_WHICH_NAMED.pattern}"),
                None, specific=True, check=_names),
+    AnswerType("rank", "具体名次", re.compile(r"第几|排老几"),
+               re.compile(r"第\s*[一二三四五六七八九十\d]+\s*(?:位|名|个|大)|首位|首个|前列|名列|位居|居首|[前后]\s*[三五十]\s*(?:位|名)")),
     AnswerType("list", "具体内容", re.compile(r"哪[二两三四五六七八九十百千]+(?:个|项|样|条|类|种|件|大|方面)?"),
                _LIST, refine=_pair),
 )
@@ -214,11 +224,17 @@ def asked(question: str) -> list[AnswerType]:
 
 def gives(kind: AnswerType, question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
     """Whether a sentence gives ``kind`` of value for ``question``: the kind's ``check``, or
-    its pattern, or the narrower one its ``refine`` reads from the question's wording."""
+    its pattern, or the narrower one its ``refine`` reads from the question's wording. The
+    question's own figures answer nothing (全市260家养猪场有多少家达标: "260家" is the premise)."""
     if kind.check is not None:
         return lambda sentence: kind.check(question, sentence, tokenizer)
     pattern = (kind.refine(question) if kind.refine else None) or kind.gives
-    return lambda sentence: pattern.search(sentence) is not None
+    figures = sorted(set(_FIGURE.findall(question)), key=len, reverse=True)
+    own = re.compile(rf"(?<![\d.])(?:{'|'.join(map(re.escape, figures))})(?![\d.])" if figures else "$^")
+    return lambda sentence: pattern.search(own.sub("", sentence)) is not None
+
+
+_FIGURE = re.compile(r"\d+(?:\.\d+)?%?")
 
 
 def salient_terms(terms: dict[str, float], n: int = 3) -> list[str]:
