@@ -44,9 +44,10 @@ class AnswerType:
     so a close sentence with an amount is usually about something else."""
     refine: Callable[[str], re.Pattern | None] | None = None
     """A narrower ``gives`` read from the question's wording (None: ``gives`` as it is)."""
-    check: Callable[[str, str, Tokenizer], bool] | None = None
-    """``check(question, sentence, tokenizer)``: whether the sentence gives the value, for a
-    kind a pattern cannot tell (a name is a rare word, not a shape); replaces ``gives``."""
+    check: Callable[[str, Tokenizer], Callable[[str], bool]] | None = None
+    """``check(question, tokenizer)`` reads the question once and returns whether a sentence
+    gives the value, for a kind a pattern cannot tell (a name is a rare word, not a shape);
+    replaces ``gives``."""
 
 
 # A count question that names its unit (多少吨污水, 多少名党员, 几户) is answered by a figure
@@ -129,8 +130,6 @@ _CJK_WORD = re.compile(r"^[\u4e00-\u9fff]+$")
 _COMMON = 500
 """Words jieba's dictionary has this often or more are common words, not names (示范 981,
 重点 12694; 潍坊 117, 新联 25, 张家港 69, and most names are not in it at all)."""
-
-
 _NOT_PLACES = frozenset({"城市", "东西", "地方", "中央", "全国"})
 """Words jieba tags as places that name none."""
 
@@ -141,33 +140,39 @@ def _name_like(word: str, tokenizer: Tokenizer) -> bool:
             and (tokenizer.frequency(word) < _COMMON or (word in place_names() and word not in _NOT_PLACES)))
 
 
-def _names(question: str, sentence: str, tokenizer: Tokenizer) -> bool:
-    """叫什么名字, 哪个村: the sentence names one — a quoted name, a person's name before a
-    role (for a person's name), or a rare word before the suffix asked (any suffix when the
+def _names(question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
+    """叫什么名字, 哪个村: whether a sentence names one — a quoted name, a person's name before
+    a role (for a person's name), or a rare word before the suffix asked (any suffix when the
     question names none)."""
-    words = tokenizer.words(sentence)
     if _PERSON_ASK.search(question):
-        return any(_name_like(w, tokenizer) and len(w) <= 4 and _ROLE.match("".join(words[i + 1:i + 2]))
-                   for i, w in enumerate(words))
+        def person(sentence: str) -> bool:
+            words = tokenizer.words(sentence)
+            return any(_name_like(w, tokenizer) and len(w) <= 4 and _ROLE.match("".join(words[i + 1:i + 2]))
+                       for i, w in enumerate(words))
+        return person
     m = _WHICH_NAMED.search(question) or _NAME_OF.search(question)
-    # a quoted name answers for what it ends in (哪个社区: “新联社区”, not “失地农民服务中心”)
-    if any(not m or q.group(0)[1:-1].endswith(m.group(1)) for q in _QUOTED.finditer(sentence)):
-        return True
     suffixes = (m.group(1),) if m else tuple(_NAMED.split("|"))
-    for i, w in enumerate(words):
-        for suf in suffixes:
-            if not w.endswith(suf):
-                continue
-            prefix, k = w[:-len(suf)], i
-            # the word before a bare suffix is the name (新联 村); a name jieba cuts into
-            # characters (渌 渚 村) is its single characters joined
-            while len(prefix) < 2 and k > 0 and (not prefix or len(words[k - 1]) == 1):
-                k -= 1
-                prefix = words[k] + prefix
-            # or the word before a kind of thing that ends in the suffix (红星 造纸厂)
-            if _name_like(prefix, tokenizer) or (i > 0 and _name_like(words[i - 1], tokenizer)):
-                return True
-    return False
+
+    def named(sentence: str) -> bool:
+        # a quoted name answers for what it ends in (哪个社区: “新联社区”, not “失地农民服务中心”)
+        if any(not m or q.group(0)[1:-1].endswith(m.group(1)) for q in _QUOTED.finditer(sentence)):
+            return True
+        words = tokenizer.words(sentence)
+        for i, w in enumerate(words):
+            for suf in suffixes:
+                if not w.endswith(suf):
+                    continue
+                prefix, k = w[:-len(suf)], i
+                # the word before a bare suffix is the name (新联 村); a name jieba cuts into
+                # characters (渌 渚 村) is its single characters joined
+                while len(prefix) < 2 and k > 0 and (not prefix or len(words[k - 1]) == 1):
+                    k -= 1
+                    prefix = words[k] + prefix
+                # or the word before a kind of thing that ends in the suffix (红星 造纸厂)
+                if _name_like(prefix, tokenizer) or (i > 0 and _name_like(words[i - 1], tokenizer)):
+                    return True
+        return False
+    return named
 
 
 # 具体是哪六百, 清理哪三样: the items themselves, listed (一是…二是…, A、B、C)
@@ -227,10 +232,12 @@ def gives(kind: AnswerType, question: str, tokenizer: Tokenizer) -> Callable[[st
     its pattern, or the narrower one its ``refine`` reads from the question's wording. The
     question's own figures answer nothing (全市260家养猪场有多少家达标: "260家" is the premise)."""
     if kind.check is not None:
-        return lambda sentence: kind.check(question, sentence, tokenizer)
+        return kind.check(question, tokenizer)
     pattern = (kind.refine(question) if kind.refine else None) or kind.gives
     figures = sorted(set(_FIGURE.findall(question)), key=len, reverse=True)
-    own = re.compile(rf"(?<![\d.])(?:{'|'.join(map(re.escape, figures))})(?![\d.])" if figures else "$^")
+    if not figures:
+        return lambda sentence: pattern.search(sentence) is not None
+    own = re.compile(rf"(?<![\d.])(?:{'|'.join(map(re.escape, figures))})(?![\d.])")
     return lambda sentence: pattern.search(own.sub("", sentence)) is not None
 
 
@@ -265,7 +272,7 @@ class AnswerTypeJudge:
                    if not any(wanted[k.name](s) for s in (specific if k.specific else closest + specific))]
         v = state.verdict
         v.evidence["asks"] = [k.name for k in kinds]
-        if missing and len(missing) == len(kinds):
+        if len(missing) == len(kinds):  # kinds is not empty
             v.abstained, v.support = True, min(v.support, 0.0)
             v.reason = NO_ANSWER + f"（最相关的段落没有给出{'、'.join(k.label for k in missing)}）"
             v.evidence["missing"] = [k.name for k in missing]
