@@ -215,9 +215,12 @@ class AbstentionSettings(_Group):
     focus_importance: float = _num(0.012, 0.0, 1.0)
     """Unfocused: a question word the best passages lack counts when dropping it moves the
     question's embedding by at least this much (1 - cosine) ..."""
-    focus_max_chars: int = _num(80, 0, 100_000)
-    """... the test runs on questions up to this long (0 turns it off): one word of a longer
-    text moves its embedding too little to count, and each missing word costs an embedding."""
+    focus_max_chars: int = _num(0, 0, 100_000)
+    """... the test runs on questions up to this long (0, the default, turns it off; 80 is
+    what it was fitted with): one word of a longer text moves its embedding too little to
+    count, and each missing word costs an embedding. Off by default since the fifth round:
+    on four blind sets it caught 11 unanswerable questions for 10 false abstentions, and its
+    extra embeddings were most of a search's time (README Evaluation)."""
     answer_type: bool = True
     """Abstain when a question asks for a specific value (an amount, a date, a phone number,
     a procedure …) and no sentence near it in the best passages states one (see

@@ -7,7 +7,8 @@ eval/frozen.jsonl … frozen4.jsonl were the held-out sets of the first four rou
 reported once, then fitted on); eval/frozen5.jsonl is the held-out set of the fifth.
 
 Rows add one test at a time: the calibrated domain and distinctiveness tests, then the
-focus test, then the answer-type judge (the default is all three). "caught" = noanswer
+answer-type judge (the default: these two), then the focus test (off by default since the
+fifth round; ``abstention.focus_max_chars = 80`` turns it on). "caught" = noanswer
 questions abstained on; "false" = answerable questions (similar paragraphs included)
 wrongly abstained on.
 """
@@ -27,8 +28,8 @@ FIT = {"dev": ROOT.parent / "shared" / "eval" / "dev.jsonl", "extra": ROOT / "ev
 FROZEN = {"frozen5": ROOT / "eval" / "frozen5.jsonl"}
 CONFIGS = {
     "domain + distinctive": {"focus_max_chars": 0, "answer_type": False},
-    "+ focus": {"answer_type": False},
-    "+ answer type (default)": {},
+    "+ answer type (default)": {"focus_max_chars": 0},
+    "+ focus (opt-in)": {"focus_max_chars": 80},
 }
 
 

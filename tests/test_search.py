@@ -107,7 +107,7 @@ def test_focus_test_skips_long_texts(searcher):
     (where one word hardly moves the embedding) does not pay for it."""
     from assistant.search import Searcher
 
-    s = Searcher(searcher.index, searcher.embedder, searcher.settings.replace(abstention={"enabled": True}))
+    s = Searcher(searcher.index, searcher.embedder, searcher.settings.replace(abstention={"enabled": True, "focus_max_chars": 80}))
     emb = searcher.embedder
     short = "人大监督要采取哪些形式和罢免程序"
     before = emb.calls

@@ -1,6 +1,7 @@
 """The answer-type judge: a question that asks for a specific kind of value — an amount, a
-count, a date or duration, a phone number, a place, a procedure — is answered only when
-the passages found state one.
+count, a share, a length, a date or duration, a phone number, a place, a procedure, the
+conditions for something, a sanction, a name — is answered only when the passages found
+state one.
 
 Near-topic questions about an absent detail ("秸秆打捆离田每亩给多少补贴" when the speeches
 praise straw use but never state a subsidy) pass the other tests on their topic words;
@@ -10,7 +11,8 @@ asked for. The question's kind is read from its wording (多少钱, 几起, 哪�
 unit asked, a day, a long digit string, a rare word before 村/厂/社区, a list …). A sentence
 counts when it is among the ones closest to the question (the index's sentence vectors) or
 holds one of the question's most specific words. Who-questions are not judged: almost every
-passage names a body or a role (a person's full name is: 全名, 姓名).
+passage names a body or a role; the holder of a named post is (支队长是谁, 组长由谁担任,
+哪位领导带队, 全名: a person's name before a role).
 """
 from __future__ import annotations
 
@@ -70,7 +72,8 @@ _CLOCK = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:\d{1,2}|[一二三四五六七
 # an amount per unit: a report's totals (共投入500万元) do not say what one household gets
 _PER = re.compile(r"每(?:个|位|名)?(户|人|亩|月|年|天|次|吨|头)")
 _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
-              "度": "度|千瓦时|kWh", "成": "成|%|％|百分之", "件": "件|项", "项": "项|件", "人次": "人次|人"}
+              "度": "度|千瓦时|kWh", "成": "成|%|％|百分之|个百分点", "件": "件|项", "项": "项|件", "人次": "人次|人",
+              "米": "米|公里|千米|里", "平方米": "平方米|平方公里|㎡|亩|公顷|平方千米"}
 
 
 
@@ -85,9 +88,16 @@ def _money_per_unit(question: str) -> re.Pattern | None:
                       rf"人均[^，。；]{{0,8}}{_NUM}\s*{money}")
 
 
+# 百分之几, 几倍, 多长, 面积多大: the unit is in the question word itself
+_UNIT_WORDS = ((re.compile(r"百分之(?:几|多少)|[多几]少?个?百分点"), "成"), (re.compile(r"(?:几|多少)倍"), "倍"),
+               (re.compile(r"多长(?!时间)|多远|多宽|多高|多深"), "米"),
+               (re.compile(r"面积[^，。？?]{0,4}多大|多大(?:的)?面积|多少面积"), "平方米"))
+
+
 def _count_in_unit(question: str) -> re.Pattern | None:
     """多少吨污水: a figure in the unit asked (or one counting the same things)."""
     units = [m.group(1) or m.group(2) for m in _ASKED_UNIT.finditer(question)]
+    units += [u for pattern, u in _UNIT_WORDS if pattern.search(question)]
     if not units and _PEOPLE_ASKED.search(question):
         units = ["人"]
     if not units:
@@ -122,8 +132,11 @@ _NAMED = r"乡镇|社区|街道|研究所|合作社|协会|基地|园区|公司|
 _WHICH_NAMED = re.compile(rf"哪(?:一|几)?(?:个|家|所)?({_NAMED})(?![域别分场民长委员级有以谓])")
 _NAME_OF = re.compile(rf"({_NAMED})的?(?:叫什么|名字|名称|全称)")
 _PERSON_ASK = re.compile(r"(?:同志|书记|镇长|乡长|县长|市长|主任|局长|主席|部长|院长|校长|经理|组长)[^，。？?]{0,4}(?:全名|名字|叫什么)|"
-                         r"(?:全名|姓名)")
-_ROLE = re.compile(r"^(?:同志|书记|副?镇长|副?乡长|副?县长|副?市长|副?主任|副?局长|副?主席|副?部长|副?院长|副?校长|经理|副?组长)")
+                         r"(?:全名|姓名)|"
+                         # 支队长是谁, 组长由谁担任, 哪位领导带队: a person, named (not 谁来负责: a body or a role answers)
+                         r"(?:长|主任|书记|主席|经理)(?:由谁担任|是谁)|哪位领导")
+_ROLE = re.compile(r"^(?:同志|书记|副?镇长|副?乡长|副?县长|副?市长|副?主任|副?局长|副?主席|副?部长|副?院长|副?校长|经理|副?组长|"
+                   r"副?(?:支|大)?队长|副?会长|副?处长|副?科长|副?所长|副?站长)")
 _QUOTED = re.compile(r"“[^”]{2,30}”|《[^》]{2,40}》|「[^」]{2,30}」|\"[^\"]{2,30}\"")
 _GENERIC_LEAD = re.compile(r"^[全各本该每此这那哪某其两几一二三四五六七八九十百千多个等]")
 _CJK_WORD = re.compile(r"^[\u4e00-\u9fff]+$")
@@ -194,7 +207,7 @@ TYPES = (
         rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪好这近第])几(?:个(?!月)|{_UNITS})|"
         # 多少成员, 多少党组织: a count of whatever is named (not money, not a span of time)
         r"多少(?=[\u4e00-\u9fff])(?!钱|元|块|年|天|个?月|周|小时|分钟|次数)|"
-        r"多少$|多少[？?]|多大|比例|占比"),
+        r"多少$|多少[？?、，,]|多大|比例|占比|百分之几|几倍|多长(?!时间)|多远|多宽|多高|多深"),
         re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:%|％|个|倍|万|亿|千|公里|{_UNITS})|百分之"),
         refine=_count_in_unit),
     AnswerType("time", "具体时间或期限", re.compile(
@@ -210,10 +223,17 @@ TYPES = (
         r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
         r"怎么(?:去)?补领|怎么填报"),
         re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
-    AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|全名|姓名|{_WHICH_NAMED.pattern}"),
+    AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|{_PERSON_ASK.pattern}|{_WHICH_NAMED.pattern}"),
                None, specific=True, check=_names),
     AnswerType("rank", "具体名次", re.compile(r"第几|排老几"),
                re.compile(r"第\s*[一二三四五六七八九十\d]+\s*(?:位|名|个|大)|首位|首个|前列|名列|位居|居首|[前后]\s*[三五十]\s*(?:位|名)")),
+    # 要满足什么条件: conditions stated (符合…条件, 年满18周岁, 凡…的)
+    AnswerType("condition", "具体条件", re.compile(r"什么条件|哪些条件|什么样的条件|满足什么|具备什么|什么资格|哪些资格"),
+               re.compile(r"条件|符合|年满|具备|资格|凡是?[^，。；]{1,12}的|不超过|不低于|不得")),
+    # 会受到什么处分: a sanction stated (给予…处分, 追究责任, 移送司法机关, 罚款)
+    AnswerType("penalty", "具体处理结果", re.compile(
+        r"(?:受到|给予|得到)了?什么(?:样的)?(?:处理|处分|处罚|惩处)|什么(?:样的)?处分|(?:怎么|如何)(?:处分|处罚|惩处)"),
+        re.compile(r"处分|开除|撤职|免职|降级|警告|记过|追究|问责|移送|罚款|处罚|查处|通报|停职|歇职|诫勉")),
     AnswerType("list", "具体内容", re.compile(r"哪[二两三四五六七八九十百千]+(?:个|项|样|条|类|种|件|大|方面)?"),
                _LIST, refine=_pair),
 )
