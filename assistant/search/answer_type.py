@@ -92,6 +92,7 @@ def _money_per_unit(question: str) -> re.Pattern | None:
 _UNIT_WORDS = ((re.compile(r"百分之(?:几|多少)|[多几]少?个?百分点"), "成"), (re.compile(r"(?:几|多少)倍"), "倍"),
                (re.compile(r"多长(?!时间)|多远|多宽|多高|多深"), "米"),
                (re.compile(r"面积[^，。？?]{0,4}多大|多大(?:的)?面积|多少面积"), "平方米"))
+_UNIT_WORD_ASK = "|".join(pattern.pattern for pattern, _ in _UNIT_WORDS)
 
 
 def _count_in_unit(question: str) -> re.Pattern | None:
@@ -207,7 +208,7 @@ TYPES = (
         rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪好这近第])几(?:个(?!月)|{_UNITS})|"
         # 多少成员, 多少党组织: a count of whatever is named (not money, not a span of time)
         r"多少(?=[\u4e00-\u9fff])(?!钱|元|块|年|天|个?月|周|小时|分钟|次数)|"
-        r"多少$|多少[？?、，,]|多大|比例|占比|百分之几|几倍|多长(?!时间)|多远|多宽|多高|多深"),
+        rf"多少$|多少[？?、，,]|多大|比例|占比|{_UNIT_WORD_ASK}"),
         re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:%|％|个|倍|万|亿|千|公里|{_UNITS})|百分之"),
         refine=_count_in_unit),
     AnswerType("time", "具体时间或期限", re.compile(
