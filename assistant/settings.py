@@ -225,9 +225,9 @@ class AbstentionSettings(_Group):
     """Abstain when a question asks for a specific value (an amount, a date, a phone number,
     a procedure …) and no sentence near it in the best passages states one (see
     assistant.search.answer_type) ..."""
-    answer_type_passages: int = _num(3, 1, 20)
+    answer_type_passages: int = _num(2, 1, 20)
     """... looking at the sentences of this many top passages: ..."""
-    answer_type_sentences: int = _num(3, 1, 50)
+    answer_type_sentences: int = _num(2, 1, 50)
     """... the ones closest to the question, and those holding its most specific words."""
     focus_ratio: float = _num(-0.12, -1.0, 1.0)
     """... and the passages echo less than this share of that move. Negative: the passages

@@ -1,10 +1,10 @@
 """What each abstention signal catches and what it costs, per query set (a markdown table).
 
     python scripts/abstention_table.py            # the sets the thresholds were fitted on
-    python scripts/abstention_table.py --frozen   # and eval/frozen5.jsonl, never used for fitting
+    python scripts/abstention_table.py --frozen   # and eval/frozen6.jsonl, never used for fitting
 
-eval/frozen.jsonl … frozen4.jsonl were the held-out sets of the first four rounds (each
-reported once, then fitted on); eval/frozen5.jsonl is the held-out set of the fifth.
+eval/frozen.jsonl … frozen5.jsonl were the held-out sets of the first five rounds (each
+reported once, then fitted on); eval/frozen6.jsonl is the held-out set of the sixth.
 
 Rows add one test at a time: the calibrated domain and distinctiveness tests, then the
 answer-type judge (the default: these two), then the focus test (off by default since the
@@ -24,8 +24,9 @@ from assistant.settings import ROOT, Settings
 FIT = {"dev": ROOT.parent / "shared" / "eval" / "dev.jsonl", "extra": ROOT / "eval" / "extra.jsonl",
        "extra2": ROOT / "eval" / "extra2.jsonl", "extra3": ROOT / "eval" / "extra3.jsonl",
        "frozen": ROOT / "eval" / "frozen.jsonl", "frozen2": ROOT / "eval" / "frozen2.jsonl",
-       "frozen3": ROOT / "eval" / "frozen3.jsonl", "frozen4": ROOT / "eval" / "frozen4.jsonl"}
-FROZEN = {"frozen5": ROOT / "eval" / "frozen5.jsonl"}
+       "frozen3": ROOT / "eval" / "frozen3.jsonl", "frozen4": ROOT / "eval" / "frozen4.jsonl",
+       "frozen5": ROOT / "eval" / "frozen5.jsonl"}
+FROZEN = {"frozen6": ROOT / "eval" / "frozen6.jsonl"}
 CONFIGS = {
     "domain + distinctive": {"focus_max_chars": 0, "answer_type": False},
     "+ answer type (default)": {"focus_max_chars": 0},
@@ -49,7 +50,7 @@ def rates(svc: QueryService, queries: list[dict]) -> tuple[int, int, int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frozen", action="store_true", help="also report eval/frozen5.jsonl (run once, at the end)")
+    ap.add_argument("--frozen", action="store_true", help="also report eval/frozen6.jsonl (run once, at the end)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     base = QueryService.prepared(Settings.load(), progress=False)

@@ -57,22 +57,23 @@ class AnswerType:
 # 个 is too generic to tell anything; 几 after 哪/好/这/近/没 asks no number (哪几项, 好几处).
 _UNITS = (r"名|人次|人|家|户|次|项|所|条|亩|度|票|周岁|岁|分|辆|台|套|处|座|平方公里|公里|吨|平方米|件|起|级|批|种|类|场|届|轮|"
           r"篇|份|张|例|宗|栋|间|层|头|只|棵|株|支|队|组|成(?![员本果绩效立为就])")
-_ASKED_UNIT = re.compile(rf"(?:多少|(?<![哪好这近没第])几)\s*({_UNITS})|多少[\u4e00-\u9fff]{{0,3}}(分)(?!钟|之|配|别|析|工|解|类)")
+_ASKED_UNIT = re.compile(rf"(?:多少|(?<![哪那好这近没第])几)\s*({_UNITS})|多少[\u4e00-\u9fff]{{0,3}}(分)(?!钟|之|配|别|析|工|解|类)")
 # 多少成员, 多少党员: people are counted in 名/人/位
 _PEOPLE_ASKED = re.compile(r"多少(?:个|位|名)?(?:成员|人员|党员|干部|代表|群众|村民|居民|学生|教师|老师|农民|职工|工人|农户|志愿者)")
 # How long, as against when: a duration is answered by a span (3个月, 15天, 两年), not by a
 # date; 多久…一次 asks how often, which dates and frequencies (每季度) answer.
 _DURATION_ASK = re.compile(r"多久|多长时间|多少天|多少个月|多少年|几周|几个星期|多少小时|几小时|"
-                           r"(?<![没这近哪好前后])几(?:天|个月|年(?!来))")
+                           r"(?<![没这那近哪好前后])几(?:天|个月|年(?!来))")
 _WHEN_ASK = re.compile(r"一次|一回|一趟|什么时候|何时|哪年|哪一年|几月|哪个月|哪一?天|几号|截止|什么时间")
 _DURATION = re.compile(r"(?<![\d.])(?:\d{1,3}(?:\.\d+)?|[一二两三四五六七八九十百半]+)\s*(?:多|余|来)?\s*"
-                       r"(?:个月|个?(?:天|周|星期|小时|分钟|工作日)|年(?!度|级|代))")
+                       r"(?:个[多半]?月|个?(?:天|周|星期|小时|分钟|工作日)|年(?!度|级|代))")
 _CLOCK_ASK = re.compile(r"几点|什么时间段")
 _CLOCK = re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|(?:\d{1,2}|[一二三四五六七八九十]+)\s*[点时](?:半|\d|整|前|后|[至到—-])")
 # an amount per unit: a report's totals (共投入500万元) do not say what one household gets
 _PER = re.compile(r"每(?:个|位|名)?(户|人|亩|月|年|天|次|吨|头)")
 _SAME_UNIT = {"名": "名|人|位", "人": "名|人|位", "家": "家|户", "户": "户|家", "周岁": "周岁|岁", "岁": "周岁|岁",
               "度": "度|千瓦时|kWh", "成": "成|%|％|百分之|个百分点", "件": "件|项", "项": "项|件", "人次": "人次|人",
+              "轮": "轮|次|回", "次": "次|轮|回|趟",
               "米": "米|公里|千米|里", "平方米": "平方米|平方公里|㎡|亩|公顷|平方千米"}
 
 
@@ -93,12 +94,16 @@ _UNIT_WORDS = ((re.compile(r"百分之(?:几|多少)|[多几]少?个?百分点")
                (re.compile(r"多长(?!时间)|多远|多宽|多高|多深"), "米"),
                (re.compile(r"面积[^，。？?]{0,4}多大|多大(?:的)?面积|多少面积"), "平方米"))
 _UNIT_WORD_ASK = "|".join(pattern.pattern for pattern, _ in _UNIT_WORDS)
+# 参选率达到多少, 满意率有多高, 占比多少, 多大比例: a share (58%, 六成), whatever else the
+# question names (补贴比例 is a share, not an amount of money; 满意率多高 is not a height)
+_RATE_ASK = re.compile(r"(?:比例|占比|比重|率)[^，。？?]{0,6}(?:多少|多高|多大|几成)|(?:多少|多大|多高)的?(?:比例|比重)")
 
 
 def _count_in_unit(question: str) -> re.Pattern | None:
     """多少吨污水: a figure in the unit asked (or one counting the same things)."""
     units = [m.group(1) or m.group(2) for m in _ASKED_UNIT.finditer(question)]
     units += [u for pattern, u in _UNIT_WORDS if pattern.search(question)]
+    units += ["成"] if _RATE_ASK.search(question) else []
     if not units and _PEOPLE_ASKED.search(question):
         units = ["人"]
     if not units:
@@ -114,6 +119,16 @@ _DAY = re.compile(r"\d{1,2}\s*[日号]|[一二三四五六七八九十]+[日号]
                   r"周[一二三四五六日](?![年期边])|当天|次日|当日")
 
 
+# when (什么时候完工, 哪一年开的): a date — 2019年, 10月, 年底, 明年, 国庆前 — not a span (五十年不落后),
+# a frequency or a masked year (the scraped speeches print 20xx年); 今年 dates nothing in a
+# report that says it in every paragraph; which month (几月份): a month, not a season
+_DATE_ASK = re.compile(r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|什么时间(?!段)")
+_MONTH = re.compile(r"(?<![\dxX×])(?:\d{1,2}|[一二三四五六七八九十]{1,3})\s*月(?!份?以来)|年底|年初|年末|月底|月初|月末|"
+                    r"春节|元旦|国庆")
+_DATE = re.compile(_MONTH.pattern + r"|(?:\d{2,4}|[〇零一二三四五六七八九]{2,4})\s*年(?![来代级])|"
+                   r"年内|年前|年后|月内|上半年|下半年|季度|明年|后年|近期|日前|[之以]前|前夕|届时|[春夏秋冬]季|当场|当天|当日")
+
+
 def _span_or_hour(question: str) -> re.Pattern | None:
     """几点: a clock time; which day: a day; how long (几天内, 判了几年): a span (3个月, 十五天;
     2019年 is a date)."""
@@ -123,6 +138,8 @@ def _span_or_hour(question: str) -> re.Pattern | None:
         return _DAY  # (a second time asked, 多久领一次, is answered by a frequency too)
     if _DURATION_ASK.search(question) and not _WHEN_ASK.search(question):
         return _DURATION
+    if _DATE_ASK.search(question) and not re.search(r"一次|一回|一趟|多久|期限", question):
+        return _MONTH if re.search(r"几月|哪个月", question) else _DATE
     return None
 
 
@@ -131,7 +148,7 @@ def _span_or_hour(question: str) -> re.Pattern | None:
 # person names are; 示范村, 重点村, 行政村, 全镇 are not names) or quoted (“六百服务”).
 _NAMED = r"乡镇|社区|街道|研究所|合作社|协会|基地|园区|公司|企业|学校|小学|中学|医院|银行|村|县|区|市|镇|乡|省|厂|所"
 _WHICH_NAMED = re.compile(rf"哪(?:一|几)?(?:个|家|所)?({_NAMED})(?![域别分场民长委员级有以谓])")
-_NAME_OF = re.compile(rf"({_NAMED})的?(?:叫什么|名字|名称|全称)")
+_NAME_OF = re.compile(rf"({_NAMED})(?:分别|各自?|都)?的?(?:叫什么|名字|名称|全称)")
 _PERSON_ASK = re.compile(r"(?:同志|书记|镇长|乡长|县长|市长|主任|局长|主席|部长|院长|校长|经理|组长)[^，。？?]{0,4}(?:全名|名字|叫什么)|"
                          r"(?:全名|姓名)|"
                          # 支队长是谁, 组长由谁担任, 哪位领导带队: a person, named (not 谁来负责: a body or a role answers)
@@ -182,11 +199,30 @@ def _names(question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
                 while len(prefix) < 2 and k > 0 and (not prefix or len(words[k - 1]) == 1):
                     k -= 1
                     prefix = words[k] + prefix
-                # or the word before a kind of thing that ends in the suffix (红星 造纸厂)
-                if _name_like(prefix, tokenizer) or (i > 0 and _name_like(words[i - 1], tokenizer)):
+                # or the word before a kind of thing that ends in the suffix (红星 造纸厂),
+                # or two words before it (金和能 电池 有限公司)
+                if _name_like(prefix, tokenizer) or any(_name_like(x, tokenizer) for x in words[max(0, i - 2):i]):
                     return True
         return False
     return named
+
+
+# 要经过哪些程序: the steps themselves — a sequence (首先…然后, 经…审核后, 报…审批, 由…提供给) or
+# two acts of one (申请 and 审核, 评议 and 公示) — not a sentence that says 按程序办 or 程序规范
+_SEQUENCE = re.compile(r"首先|然后|其次|随后|再由|再报|之后|第[一二三]步|"
+                       r"经[^，。；]{1,12}(?:审核|审批|批准|同意|评议|讨论)|报[^，。；]{1,10}(?:审批|审核|批准|备案)|"
+                       r"由[^，。；]{1,12}(?:提供给|报送|上报|审核|审批|核实)")
+_ACTS = re.compile(r"申请|审核|审批|公示|提交|登记|上报|报送|批准|备案|评议|张榜|核实|签字|受理")
+
+
+_PAPERS = re.compile(r"(?:证明|证件|证书|证照|材料|许可证|身份证|户口簿|[表书])[^。；！？]{0,20}、|、[^。；！？]{0,20}(?:证明|证件|证书|证照|材料|许可证|[表书])")
+
+
+def _steps(question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
+    """Whether a sentence lays out steps (see ``_SEQUENCE``), or, for 哪些材料 / 哪些证, lists the papers."""
+    if re.search(r"哪些(?:证明)?材料|哪些证", question):
+        return lambda sentence: bool(_PAPERS.search(sentence))
+    return lambda sentence: bool(_SEQUENCE.search(sentence)) or len(set(_ACTS.findall(sentence))) >= 2
 
 
 # 具体是哪六百, 清理哪三样: the items themselves, listed (一是…二是…, A、B、C)
@@ -202,18 +238,20 @@ def _pair(question: str) -> re.Pattern | None:
 TYPES = (
     AnswerType("money", "具体金额", re.compile(
         r"多少(?:钱|元|万|块)|(?:补贴|补助|补偿|奖励|奖金|资金|罚款|罚|工资|津贴|费|贷)[^，。？?]{0,6}多少|"
-        r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|资金|罚款|工资|津贴|费用)|捐了多少"),
-        re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:元|万元|亿元|块)"), specific=True, refine=_money_per_unit),
+        r"多少[^，。？?]{0,6}(?:补贴|补助|补偿|奖励|奖金|资金|罚款|工资|津贴|费用|经费|投资|产值|收入|利润|税收)|捐了多少|"
+        # 总投资是多少, 产值有多少: a sum of money, stated in 元 or 亿 (9个亿)
+        r"(?:投资|产值|收入|利润|税收|增加值|销售额|营业额|经费|投入|总额)[^，。？?]{0,6}(?:多少|几个亿)"),
+        re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:元|万元|亿元|块)|{_NUM}\s*(?:多|余|来)?\s*个?亿(?![人户])"), specific=True, refine=_money_per_unit),
     AnswerType("count", "具体数字", re.compile(
-        rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪好这近第])几(?:个(?!月)|{_UNITS})|"
+        rf"多少(?:{_UNITS}|个|万|亿)|(?<![没哪那好这近第])几(?:个(?!月)|{_UNITS})|"
         # 多少成员, 多少党组织: a count of whatever is named (not money, not a span of time)
         r"多少(?=[\u4e00-\u9fff])(?!钱|元|块|年|天|个?月|周|小时|分钟|次数)|"
         rf"多少$|多少[？?、，,]|多大|比例|占比|{_UNIT_WORD_ASK}"),
         re.compile(rf"{_NUM}\s*(?:多|余|来)?\s*(?:%|％|个|倍|万|亿|千|公里|{_UNITS})|百分之"),
         refine=_count_in_unit),
     AnswerType("time", "具体时间或期限", re.compile(
-        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这近])几天|多少天|几个月|多少年|"
-        r"(?<![没这近])几年(?!来)|期限|截止|几点|什么时间"),
+        r"什么时候|(?<!为)何时|哪年|哪一年|几月|哪个月|哪一?天|几号|多久|多长时间|(?<![没这那近])几天|多少天|几个月|多少年|"
+        r"(?<![没这那近])几年(?!来)|期限|截止|几点|什么时间"),
         re.compile(rf"{_NUM}\s*(?:年|月|日|号|天|周|小时|个月|季度)|季度|每年|每月|每周|年底|月底|年内|月内|日前|以前|之前|"
                    r"期间|上半年|下半年|春节|冬季|夏季|近期|当场|当天|当日"), refine=_span_or_hour),
     AnswerType("contact", "联系方式", re.compile(r"电话|热线|号码|邮箱|网址"),
@@ -223,8 +261,10 @@ TYPES = (
     AnswerType("procedure", "具体程序或手续", re.compile(
         r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
         r"怎么(?:去)?补领|怎么填报"),
-        re.compile(r"程序|步骤|环节|流程|手续|申请|审核|审批|提交|首先|然后|其次|第一步|公示")),
-    AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|{_PERSON_ASK.pattern}|{_WHICH_NAMED.pattern}"),
+        None, check=_steps),
+    AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|{_PERSON_ASK.pattern}|{_WHICH_NAMED.pattern}|"
+                                             # 分别是哪几家: the names, whatever they end in
+                                             r"分别是哪(?:几|些)(?:个|家|所)?(?=[？?，,]|$)"),
                None, specific=True, check=_names),
     AnswerType("rank", "具体名次", re.compile(r"第几|排老几"),
                re.compile(r"第\s*[一二三四五六七八九十\d]+\s*(?:位|名|个|大)|首位|首个|前列|名列|位居|居首|[前后]\s*[三五十]\s*(?:位|名)")),
@@ -241,10 +281,13 @@ TYPES = (
 _QUESTION_WORDS = ("多少", "怎么", "哪些", "什么", "如何", "哪里", "哪个")
 
 def asked(question: str) -> list[AnswerType]:
-    """The kinds of value ``question`` asks for (an amount of money is not also a bare count)."""
+    """The kinds of value ``question`` asks for (an amount of money is not also a bare count,
+    nor a share an amount: 补贴比例是多少)."""
     kinds = [t for t in TYPES if t.asks.search(question)]
-    if any(t.name == "money" for t in kinds):
-        kinds = [t for t in kinds if t.name != "count"]
+    if _RATE_ASK.search(question):
+        kinds = [t for t in kinds if t.name != "money"]
+    if any(t.name == "money" for t in kinds) and _count_in_unit(question) is None:
+        kinds = [t for t in kinds if t.name != "count"]  # (总投资多少、修多长 asks a length too)
     return kinds
 
 
