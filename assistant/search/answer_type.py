@@ -215,7 +215,11 @@ _SEQUENCE = re.compile(r"首先|然后|其次|随后|再由|再报|之后|第[�
 _ACTS = re.compile(r"申请|审核|审批|公示|提交|登记|上报|报送|批准|备案|评议|张榜|核实|签字|受理")
 
 
-_PAPERS = re.compile(r"(?:证明|证件|证书|证照|材料|许可证|身份证|户口簿|[表书])[^。；！？]{0,20}、|、[^。；！？]{0,20}(?:证明|证件|证书|证照|材料|许可证|[表书])")
+# the papers themselves, listed (无犯罪记录、思想品德鉴定表等证明); 表 and 书 only in a paper's
+# name (代表、书记 are none)
+_PAPER = (r"证明|证件|证书|证照|材料|许可证|身份证|户口簿|(?:申请|登记|鉴定|审批|汇总|统计|评议|信息)表|"
+          r"(?:申请|证明|承诺|保证|协议|委托)书")
+_PAPERS = re.compile(rf"(?:{_PAPER})[^。；！？]{{0,20}}、|、[^。；！？]{{0,20}}(?:{_PAPER})")
 
 
 def _steps(question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
