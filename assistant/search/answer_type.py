@@ -64,7 +64,10 @@ _PEOPLE_ASKED = re.compile(r"多少(?:个|位|名)?(?:成员|人员|党员|干�
 # date; 多久…一次 asks how often, which dates and frequencies (每季度) answer.
 _DURATION_ASK = re.compile(r"多久|多长时间|多少天|多少个月|多少年|几周|几个星期|多少小时|几小时|"
                            r"(?<![没这那近哪好前后])几(?:天|个月|年(?!来))")
-_WHEN_ASK = re.compile(r"一次|一回|一趟|什么时候|何时|哪年|哪一年|几月|哪个月|哪一?天|几号|截止|什么时间")
+_HOW_OFTEN = r"一次|一回|一趟"
+_WHEN_ASK = re.compile(rf"{_HOW_OFTEN}|什么时候|何时|哪年|哪一年|几月|哪个月|哪一?天|几号|截止|什么时间")
+# a second time asked beside a day or a date (多久领一次, 期限): a span or a frequency answers too
+_OTHER_TIME = re.compile(rf"多久|多长时间|期限|{_HOW_OFTEN}")
 _DURATION = re.compile(r"(?<![\d.])(?:\d{1,3}(?:\.\d+)?|[一二两三四五六七八九十百半]+)\s*(?:多|余|来)?\s*"
                        r"(?:个[多半]?月|个?(?:天|周|星期|小时|分钟|工作日)|年(?!度|级|代))")
 _CLOCK_ASK = re.compile(r"几点|什么时间段")
@@ -131,14 +134,15 @@ _DATE = re.compile(_MONTH.pattern + r"|(?:\d{2,4}|[〇零一二三四五六七�
 
 def _span_or_hour(question: str) -> re.Pattern | None:
     """几点: a clock time; which day: a day; how long (几天内, 判了几年): a span (3个月, 十五天;
-    2019年 is a date)."""
+    2019年 is a date); when: a date (a month for 几月)."""
     if _CLOCK_ASK.search(question):
         return _CLOCK
-    if _DAY_ASK.search(question) and not re.search(r"多久|多长时间|一次|期限", question):
-        return _DAY  # (a second time asked, 多久领一次, is answered by a frequency too)
+    other = _OTHER_TIME.search(question)
+    if _DAY_ASK.search(question) and not other:
+        return _DAY
     if _DURATION_ASK.search(question) and not _WHEN_ASK.search(question):
         return _DURATION
-    if _DATE_ASK.search(question) and not re.search(r"一次|一回|一趟|多久|期限", question):
+    if _DATE_ASK.search(question) and not other:
         return _MONTH if re.search(r"几月|哪个月", question) else _DATE
     return None
 
@@ -222,9 +226,12 @@ _PAPER = (r"证明|证件|证书|证照|材料|许可证|身份证|户口簿|(?:
 _PAPERS = re.compile(rf"(?:{_PAPER})[^。；！？]{{0,20}}、|、[^。；！？]{{0,20}}(?:{_PAPER})")
 
 
+_PAPERS_ASK = re.compile(r"哪些(?:证明)?材料|哪些证")
+
+
 def _steps(question: str, tokenizer: Tokenizer) -> Callable[[str], bool]:
     """Whether a sentence lays out steps (see ``_SEQUENCE``), or, for 哪些材料 / 哪些证, lists the papers."""
-    if re.search(r"哪些(?:证明)?材料|哪些证", question):
+    if _PAPERS_ASK.search(question):
         return lambda sentence: bool(_PAPERS.search(sentence))
     return lambda sentence: bool(_SEQUENCE.search(sentence)) or len(set(_ACTS.findall(sentence))) >= 2
 
@@ -263,7 +270,8 @@ TYPES = (
     AnswerType("where", "具体地点", re.compile(r"在哪里|去哪|哪里|什么地方|地址|哪家医院|在哪(?!一?[天个年]|几|些|方面)"),
                re.compile(r"地点|地址|设在|位于|医院|大厅|窗口|服务中心|服务站|办事处|[在到]\S{1,8}(?:办理|报名|申请)")),
     AnswerType("procedure", "具体程序或手续", re.compile(
-        r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|哪些材料|哪些证|"
+        r"哪些程序|什么程序|什么手续|哪些手续|手续|流程|步骤|怎么办理|如何办理|怎么申请|如何申请|"
+        rf"{_PAPERS_ASK.pattern}|"
         r"怎么(?:去)?补领|怎么填报"),
         None, check=_steps),
     AnswerType("name", "具体名称", re.compile(rf"叫什么|什么名字|的名字|名称|题目|{_PERSON_ASK.pattern}|{_WHICH_NAMED.pattern}|"
